@@ -1,0 +1,12 @@
+//! libvirt's C-visible enumerations, with libvirt 9.0's names and values.
+//!
+//! The names are libvirt's own so that the generated headers match what libvirt users
+//! write; the core uses them directly rather than keeping a renamed twin.
+
+#![allow(non_camel_case_types)]
+
+mod domain;
+mod virterror;
+
+pub use domain::*;
+pub use virterror::*;
