@@ -5,7 +5,10 @@
 //! [`drivers`] (the hypervisors behind it), and `ffi`, the only place with C types.
 
 pub mod abi;
+pub mod core;
+pub mod drivers;
 pub mod error;
+mod ffi;
 pub mod xml;
 
 pub use error::{Error, Result};

@@ -67,23 +67,27 @@ impl Error {
         e
     }
 
-    /// An argument check of a public entry point (`virReportInvalidArg` and friends):
-    /// `str1` names the function, `str2` the argument.
-    pub fn arg_check(code: ErrorCode, domain: ErrorDomain, func: &str, arg: &str, detail: String) -> Self {
+    /// An argument check (`virReportInvalidArg` and friends): the message is given whole,
+    /// `str1` names the function and `str2` the argument.
+    pub fn arg_check(domain: ErrorDomain, func: &str, arg: &str, message: String) -> Self {
         Error {
+            code: VIR_ERR_INVALID_ARG,
+            domain,
+            message,
             str1: Some(func.to_owned()),
             str2: Some(arg.to_owned()),
+            str3: None,
             int1: 0,
-            int2: -1,
-            ..Error::new(code, domain, detail)
+            int2: 0,
         }
     }
 
     /// Flags a driver does not know, in the words of libvirt's `virCheckFlags`.
     pub fn unsupported_flags(domain: ErrorDomain, flags: u32, func: &str) -> Self {
-        Error::new(
-            VIR_ERR_INVALID_ARG,
+        Error::arg_check(
             domain,
+            func,
+            "flags",
             format!("unsupported flags (0x{flags:x}) in function {func}"),
         )
     }
@@ -153,7 +157,8 @@ mod tests {
     #[test]
     fn flag_checks_name_the_extra_bits() {
         let e = Error::check_flags(VIR_FROM_TEST, 0x5, 0x1, "testDomainSaveFlags").unwrap_err();
-        assert_eq!(e.message, "invalid argument: unsupported flags (0x4) in function testDomainSaveFlags");
+        assert_eq!(e.message, "unsupported flags (0x4) in function testDomainSaveFlags");
+        assert_eq!((e.str1.as_deref(), e.str2.as_deref()), (Some("testDomainSaveFlags"), Some("flags")));
         assert!(Error::check_flags(VIR_FROM_TEST, 0x1, 0x1, "f").is_ok());
     }
 

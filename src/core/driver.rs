@@ -1,0 +1,65 @@
+//! The driver trait: what a hypervisor behind a connection must do.
+//!
+//! A driver checks its own flags (naming its own functions, as libvirt drivers do) and
+//! reports its own errors; the public layer in [`crate::core`] has already done the
+//! checks libvirt does before dispatching.
+
+use std::path::Path;
+
+use crate::abi::virDomainState;
+use crate::Result;
+
+/// What a domain handle remembers of its domain: libvirt's `virDomain` caches name, UUID
+/// and ID at lookup time, and drivers find the domain again by UUID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainId {
+    pub name: String,
+    pub uuid: [u8; 16],
+    /// -1 when the domain was not running at lookup time.
+    pub id: i32,
+}
+
+/// The figures of `virDomainGetInfo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainInfo {
+    pub state: virDomainState,
+    pub max_mem_kib: u64,
+    pub memory_kib: u64,
+    pub vcpus: u32,
+    pub cpu_time_ns: u64,
+}
+
+/// A hypervisor. Every method may fail with a libvirt error of the driver's domain.
+pub trait Driver: Send + Sync {
+    /// The name `virConnectGetType` reports ("TEST", "QEMU").
+    fn type_name(&self) -> &'static str;
+    /// The hypervisor version `virConnectGetVersion` reports.
+    fn hypervisor_version(&self) -> u64;
+
+    fn lookup_by_name(&self, name: &str) -> Result<DomainId>;
+    fn lookup_by_id(&self, id: i32) -> Result<DomainId>;
+    fn lookup_by_uuid(&self, uuid: &[u8; 16]) -> Result<DomainId>;
+    /// Domains matching `virConnectListAllDomains` flags, in the driver's order.
+    fn list_all(&self, flags: u32) -> Result<Vec<DomainId>>;
+    fn active_ids(&self) -> Result<Vec<i32>>;
+    fn defined_names(&self) -> Result<Vec<String>>;
+
+    fn define_xml(&self, xml: &str, flags: u32) -> Result<DomainId>;
+    fn create_xml(&self, xml: &str, flags: u32) -> Result<DomainId>;
+    fn create(&self, dom: &DomainId, flags: u32) -> Result<()>;
+    fn destroy(&self, dom: &DomainId, flags: u32) -> Result<()>;
+    fn suspend(&self, dom: &DomainId) -> Result<()>;
+    fn resume(&self, dom: &DomainId) -> Result<()>;
+    fn undefine(&self, dom: &DomainId, flags: u32) -> Result<()>;
+
+    fn xml_desc(&self, dom: &DomainId, flags: u32) -> Result<String>;
+    fn state(&self, dom: &DomainId, flags: u32) -> Result<(virDomainState, i32)>;
+    fn info(&self, dom: &DomainId) -> Result<DomainInfo>;
+    fn is_active(&self, dom: &DomainId) -> Result<bool>;
+    fn is_persistent(&self, dom: &DomainId) -> Result<bool>;
+
+    fn save(&self, dom: &DomainId, to: &Path, dxml: Option<&str>, flags: u32) -> Result<()>;
+    fn restore(&self, from: &Path, dxml: Option<&str>, flags: u32) -> Result<()>;
+    fn save_image_xml(&self, file: &Path, flags: u32) -> Result<String>;
+    fn save_image_define_xml(&self, file: &Path, dxml: &str, flags: u32) -> Result<()>;
+}

@@ -1,0 +1,35 @@
+//! The hypervisors behind connections, chosen by URI.
+
+pub mod test;
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::abi::virErrorDomain::{VIR_FROM_NONE, VIR_FROM_TEST};
+use crate::abi::virErrorNumber::{VIR_ERR_INVALID_ARG, VIR_ERR_NO_CONNECT};
+use crate::core::{Driver, CONNECT_NO_ALIASES, CONNECT_RO};
+use crate::{Error, Result};
+
+/// The driver for `uri`, opened with `virConnectOpenAuth` flags.
+pub fn open(uri: &str, flags: u32) -> Result<Arc<dyn Driver>> {
+    let parsed = Url::parse(uri).map_err(|_| {
+        Error::new(
+            VIR_ERR_NO_CONNECT,
+            VIR_FROM_NONE,
+            format!("URI '{uri}' does not include a driver name"),
+        )
+    })?;
+    match (parsed.scheme(), parsed.path()) {
+        ("test", "/default") => {
+            Error::check_flags(VIR_FROM_TEST, flags, CONNECT_RO | CONNECT_NO_ALIASES, "testConnectOpen")?;
+            Ok(test::TestDriver::default_shared()?)
+        }
+        ("test", "/" | "") => Err(Error::new(
+            VIR_ERR_INVALID_ARG,
+            VIR_FROM_TEST,
+            "testOpen: supply a path or use test:///default",
+        )),
+        _ => Err(Error::new(VIR_ERR_NO_CONNECT, VIR_FROM_NONE, uri)),
+    }
+}

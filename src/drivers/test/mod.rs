@@ -1,0 +1,214 @@
+//! `test:///default`: an in-process hypervisor that behaves like libvirt 9.0's test driver.
+//!
+//! Every connection open at the same time shares one state; when the last one closes the
+//! state goes, and the next connection starts again from the default domain `test`, as
+//! in libvirt.
+
+mod image;
+mod state;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use crate::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
+use crate::abi::virDomainSaveImageXMLFlags::VIR_DOMAIN_SAVE_IMAGE_XML_SECURE;
+use crate::abi::virDomainState;
+use crate::abi::virErrorDomain::VIR_FROM_TEST;
+use crate::core::{DomainId, DomainInfo, Driver};
+use crate::xml::{check_abi_stability, DomainDef, FormatFlags};
+use crate::{Error, Result};
+
+pub use image::Image;
+use state::{State, StartReason};
+
+/// The virtualization types the test driver's guests may have.
+const VIRT_TYPES: &[&str] = &["test"];
+
+/// The test driver: one shared state behind a lock.
+pub struct TestDriver {
+    state: Mutex<State>,
+}
+
+/// The state every `test:///default` connection shares while any is open.
+static DEFAULT: Mutex<Weak<TestDriver>> = Mutex::new(Weak::new());
+
+impl TestDriver {
+    /// The shared default driver, made afresh when no connection holds it.
+    pub fn default_shared() -> Result<Arc<TestDriver>> {
+        let mut slot = DEFAULT.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(driver) = slot.upgrade() {
+            return Ok(driver);
+        }
+        let driver = Arc::new(TestDriver {
+            state: Mutex::new(State::with_default_domain()?),
+        });
+        *slot = Arc::downgrade(&driver);
+        Ok(driver)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock was held cannot leave a half-made change visible: every
+        // change is prepared first and applied with plain assignments.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn parse(xml: &str) -> Result<DomainDef> {
+    DomainDef::parse(xml, VIRT_TYPES)
+}
+
+const SAVE_STATE_FLAGS: u32 = VIR_DOMAIN_SAVE_RUNNING as u32 | VIR_DOMAIN_SAVE_PAUSED as u32;
+
+/// The state a save or restore call asks for, if any.
+fn requested_state(flags: u32) -> Option<bool> {
+    if flags & VIR_DOMAIN_SAVE_RUNNING as u32 != 0 {
+        Some(true)
+    } else if flags & VIR_DOMAIN_SAVE_PAUSED as u32 != 0 {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The XML of `dxml` when it may stand in for `current`, as libvirt checks it.
+fn replacement(current: &DomainDef, dxml: Option<&str>) -> Result<Option<DomainDef>> {
+    let Some(dxml) = dxml else { return Ok(None) };
+    let new = parse(dxml)?;
+    check_abi_stability(current, &new)?;
+    Ok(Some(new))
+}
+
+impl Driver for TestDriver {
+    fn type_name(&self) -> &'static str {
+        "TEST"
+    }
+
+    fn hypervisor_version(&self) -> u64 {
+        2
+    }
+
+    fn lookup_by_name(&self, name: &str) -> Result<DomainId> {
+        self.state().by_name(name).map(|d| d.key())
+    }
+
+    fn lookup_by_id(&self, id: i32) -> Result<DomainId> {
+        self.state().by_id(id).map(|d| d.key())
+    }
+
+    fn lookup_by_uuid(&self, uuid: &[u8; 16]) -> Result<DomainId> {
+        self.state().by_uuid(uuid).map(|d| d.key())
+    }
+
+    fn list_all(&self, flags: u32) -> Result<Vec<DomainId>> {
+        Error::check_flags(VIR_FROM_TEST, flags, state::LIST_FLAGS, "testConnectListAllDomains")?;
+        Ok(self.state().list(flags))
+    }
+
+    fn active_ids(&self) -> Result<Vec<i32>> {
+        Ok(self.state().active_ids())
+    }
+
+    fn defined_names(&self) -> Result<Vec<String>> {
+        Ok(self.state().defined_names())
+    }
+
+    fn define_xml(&self, xml: &str, flags: u32) -> Result<DomainId> {
+        Error::check_flags(VIR_FROM_TEST, flags, 0, "testDomainDefineXMLFlags")?;
+        let def = parse(xml)?;
+        self.state().define(def)
+    }
+
+    fn create_xml(&self, xml: &str, flags: u32) -> Result<DomainId> {
+        Error::check_flags(VIR_FROM_TEST, flags, 0, "testDomainCreateXML")?;
+        let def = parse(xml)?;
+        self.state().add_live(def, StartReason::Booted)
+    }
+
+    fn create(&self, dom: &DomainId, flags: u32) -> Result<()> {
+        Error::check_flags(VIR_FROM_TEST, flags, 0, "testDomainCreateWithFlags")?;
+        self.state().start(dom)
+    }
+
+    fn destroy(&self, dom: &DomainId, flags: u32) -> Result<()> {
+        Error::check_flags(VIR_FROM_TEST, flags, 0, "testDomainDestroyFlags")?;
+        self.state().destroy(dom)
+    }
+
+    fn suspend(&self, dom: &DomainId) -> Result<()> {
+        self.state().suspend(dom)
+    }
+
+    fn resume(&self, dom: &DomainId) -> Result<()> {
+        self.state().resume(dom)
+    }
+
+    fn undefine(&self, dom: &DomainId, flags: u32) -> Result<()> {
+        Error::check_flags(VIR_FROM_TEST, flags, 0, "testDomainUndefineFlags")?;
+        self.state().undefine(dom)
+    }
+
+    fn xml_desc(&self, dom: &DomainId, flags: u32) -> Result<String> {
+        Error::check_flags(VIR_FROM_TEST, flags, state::XML_FLAGS, "testDomainGetXMLDesc")?;
+        self.state().find(dom)?.xml(flags)
+    }
+
+    fn state(&self, dom: &DomainId, flags: u32) -> Result<(virDomainState, i32)> {
+        Error::check_flags(VIR_FROM_TEST, flags, 0, "testDomainGetState")?;
+        Ok(self.state().find(dom)?.status())
+    }
+
+    fn info(&self, dom: &DomainId) -> Result<DomainInfo> {
+        Ok(self.state().find(dom)?.info())
+    }
+
+    fn is_active(&self, dom: &DomainId) -> Result<bool> {
+        Ok(self.state().find(dom)?.is_active())
+    }
+
+    fn is_persistent(&self, dom: &DomainId) -> Result<bool> {
+        Ok(self.state().find(dom)?.persistent)
+    }
+
+    fn save(&self, dom: &DomainId, to: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
+        Error::check_flags(VIR_FROM_TEST, flags, SAVE_STATE_FLAGS, "testDomainSaveFlags")?;
+        let mut state = self.state();
+        let domain = state.find_active(dom)?;
+        let def = replacement(&domain.def, dxml)?.unwrap_or_else(|| domain.def.clone());
+        let image = Image {
+            xml: def.to_xml(Some(domain.id), FormatFlags { secure: true, ..FormatFlags::default() }),
+            was_running: requested_state(flags),
+        };
+        image.write(to, &format!("saving domain '{}' to '{}'", dom.name, to.display()))?;
+        state.stop_saved(dom)
+    }
+
+    fn restore(&self, from: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
+        Error::check_flags(VIR_FROM_TEST, flags, SAVE_STATE_FLAGS, "testDomainRestoreFlags")?;
+        let image = Image::read(from)?;
+        let saved = parse(&image.xml)?;
+        let def = replacement(&saved, dxml)?.unwrap_or(saved);
+        let running = requested_state(flags).or(image.was_running).unwrap_or(true);
+        let reason = if running { StartReason::Restored } else { StartReason::RestoredPaused };
+        self.state().add_live(def, reason).map(drop)
+    }
+
+    fn save_image_xml(&self, file: &Path, flags: u32) -> Result<String> {
+        let secure = VIR_DOMAIN_SAVE_IMAGE_XML_SECURE as u32;
+        Error::check_flags(VIR_FROM_TEST, flags, secure, "testDomainSaveImageGetXMLDesc")?;
+        let def = parse(&Image::read(file)?.xml)?;
+        Ok(def.to_xml(None, FormatFlags { secure: true, ..FormatFlags::default() }))
+    }
+
+    fn save_image_define_xml(&self, file: &Path, dxml: &str, flags: u32) -> Result<()> {
+        Error::check_flags(VIR_FROM_TEST, flags, SAVE_STATE_FLAGS, "testDomainSaveImageDefineXML")?;
+        let old = Image::read(file)?;
+        // libvirt's test driver keeps whatever the caller gives, renames included: no
+        // compatibility check here, only a well-formed definition.
+        let def = parse(dxml)?;
+        let image = Image {
+            xml: def.to_xml(None, FormatFlags { secure: true, ..FormatFlags::default() }),
+            was_running: requested_state(flags).or(old.was_running),
+        };
+        image.replace(file, &format!("saving domain '{}' to '{}'", def.name(), file.display()))
+    }
+}

@@ -1,0 +1,413 @@
+//! The test driver's domains and their life cycle, with libvirt's test-driver errors.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::abi::virConnectListAllDomainsFlags::{self, *};
+use crate::abi::virDomainPausedReason::{VIR_DOMAIN_PAUSED_MIGRATION, VIR_DOMAIN_PAUSED_USER};
+use crate::abi::virDomainRunningReason::*;
+use crate::abi::virDomainShutoffReason::{self, *};
+use crate::abi::virDomainState::{self, *};
+use crate::abi::virDomainXMLFlags::*;
+use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_TEST};
+use crate::abi::virErrorNumber::*;
+use crate::core::{DomainId, DomainInfo};
+use crate::xml::{DomainDef, FormatFlags};
+use crate::{Error, Result};
+
+/// The domain every fresh `test:///default` starts with, running as ID 1.
+const DEFAULT_DOMAIN: &str = include_str!("default-domain.xml");
+
+/// The `virConnectListAllDomains` filters the test driver knows.
+pub(super) const LIST_FLAGS: u32 = 0xffff;
+/// The `virDomainGetXMLDesc` flags the test driver knows.
+pub(super) const XML_FLAGS: u32 = VIR_DOMAIN_XML_SECURE as u32
+    | VIR_DOMAIN_XML_INACTIVE as u32
+    | VIR_DOMAIN_XML_UPDATE_CPU as u32
+    | VIR_DOMAIN_XML_MIGRATABLE as u32;
+
+/// Why a domain is being started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StartReason {
+    Booted,
+    Restored,
+    /// Restored and left paused, as libvirt's QEMU driver leaves a paused restore.
+    RestoredPaused,
+}
+
+/// One domain of the test driver.
+pub(super) struct Dom {
+    /// The live definition while active, else the persistent one.
+    pub def: DomainDef,
+    /// A persistent definition waiting for the running domain to stop.
+    pub next_def: Option<DomainDef>,
+    pub id: i32,
+    pub state: virDomainState,
+    pub reason: i32,
+    pub persistent: bool,
+}
+
+impl Dom {
+    pub fn key(&self) -> DomainId {
+        DomainId {
+            name: self.def.name().to_owned(),
+            uuid: self.def.uuid(),
+            id: self.id,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.id >= 0
+    }
+
+    pub fn status(&self) -> (virDomainState, i32) {
+        (self.state, self.reason)
+    }
+
+    pub fn xml(&self, flags: u32) -> Result<String> {
+        let inactive = flags & VIR_DOMAIN_XML_INACTIVE as u32 != 0;
+        let def = match &self.next_def {
+            Some(next) if inactive => next,
+            _ => &self.def,
+        };
+        let id = (self.is_active() && !inactive).then_some(self.id);
+        Ok(def.to_xml(
+            id,
+            FormatFlags {
+                secure: flags & VIR_DOMAIN_XML_SECURE as u32 != 0,
+                inactive,
+                migratable: flags & VIR_DOMAIN_XML_MIGRATABLE as u32 != 0,
+            },
+        ))
+    }
+
+    pub fn info(&self) -> DomainInfo {
+        let cpu_time_ns = if self.is_active() {
+            // libvirt's test driver reports the wall clock as CPU time.
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        } else {
+            0
+        };
+        DomainInfo {
+            state: self.state,
+            max_mem_kib: self.def.max_memory_kib(),
+            memory_kib: self.def.current_memory_kib(),
+            vcpus: self.def.vcpus(),
+            cpu_time_ns,
+        }
+    }
+
+    fn matches(&self, flags: u32) -> bool {
+        let want = |yes: virConnectListAllDomainsFlags, no: virConnectListAllDomainsFlags, is: bool| {
+            let (yes, no) = (yes as u32, no as u32);
+            flags & (yes | no) == 0 || flags & if is { yes } else { no } != 0
+        };
+        let state_bits = VIR_CONNECT_LIST_DOMAINS_RUNNING as u32
+            | VIR_CONNECT_LIST_DOMAINS_PAUSED as u32
+            | VIR_CONNECT_LIST_DOMAINS_SHUTOFF as u32
+            | VIR_CONNECT_LIST_DOMAINS_OTHER as u32;
+        let state_bit = match self.state {
+            VIR_DOMAIN_RUNNING => VIR_CONNECT_LIST_DOMAINS_RUNNING,
+            VIR_DOMAIN_PAUSED => VIR_CONNECT_LIST_DOMAINS_PAUSED,
+            VIR_DOMAIN_SHUTOFF => VIR_CONNECT_LIST_DOMAINS_SHUTOFF,
+            _ => VIR_CONNECT_LIST_DOMAINS_OTHER,
+        } as u32;
+        want(VIR_CONNECT_LIST_DOMAINS_ACTIVE, VIR_CONNECT_LIST_DOMAINS_INACTIVE, self.is_active())
+            && want(
+                VIR_CONNECT_LIST_DOMAINS_PERSISTENT,
+                VIR_CONNECT_LIST_DOMAINS_TRANSIENT,
+                self.persistent,
+            )
+            && (flags & state_bits == 0 || flags & state_bit != 0)
+            // The test driver keeps no managed save, autostart, snapshot or checkpoint here.
+            && want(VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE, VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE, false)
+            && want(VIR_CONNECT_LIST_DOMAINS_AUTOSTART, VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART, false)
+            && want(VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT, VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT, false)
+            && want(
+                VIR_CONNECT_LIST_DOMAINS_HAS_CHECKPOINT,
+                VIR_CONNECT_LIST_DOMAINS_NO_CHECKPOINT,
+                false,
+            )
+    }
+}
+
+/// All domains of one test driver.
+pub(super) struct State {
+    doms: Vec<Dom>,
+    next_id: i32,
+}
+
+fn not_found() -> Error {
+    Error::bare(VIR_ERR_NO_DOMAIN, VIR_FROM_TEST)
+}
+
+fn not_running() -> Error {
+    Error::new(VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN, "domain is not running")
+}
+
+fn uuid_text(uuid: [u8; 16]) -> String {
+    uuid::Uuid::from_bytes(uuid).hyphenated().to_string()
+}
+
+impl State {
+    pub fn with_default_domain() -> Result<State> {
+        let mut state = State {
+            doms: Vec::new(),
+            next_id: 1,
+        };
+        let def = DomainDef::parse(DEFAULT_DOMAIN, super::VIRT_TYPES)?;
+        state.define(def)?;
+        let key = state.doms[0].key();
+        state.start(&key)?;
+        Ok(state)
+    }
+
+    pub fn by_name(&self, name: &str) -> Result<&Dom> {
+        self.doms.iter().find(|d| d.def.name() == name).ok_or_else(not_found)
+    }
+
+    pub fn by_id(&self, id: i32) -> Result<&Dom> {
+        self.doms
+            .iter()
+            .find(|d| d.is_active() && d.id == id)
+            .ok_or_else(not_found)
+    }
+
+    pub fn by_uuid(&self, uuid: &[u8; 16]) -> Result<&Dom> {
+        self.doms.iter().find(|d| &d.def.uuid() == uuid).ok_or_else(not_found)
+    }
+
+    fn index(&self, dom: &DomainId) -> Result<usize> {
+        self.doms
+            .iter()
+            .position(|d| d.def.uuid() == dom.uuid)
+            .ok_or_else(|| {
+                Error::new(
+                    VIR_ERR_NO_DOMAIN,
+                    VIR_FROM_TEST,
+                    format!("no domain with matching uuid '{}' ({})", uuid_text(dom.uuid), dom.name),
+                )
+            })
+    }
+
+    /// The domain a handle names, found by UUID as libvirt's drivers do.
+    pub fn find(&self, dom: &DomainId) -> Result<&Dom> {
+        self.index(dom).map(|i| &self.doms[i])
+    }
+
+    pub fn find_active(&self, dom: &DomainId) -> Result<&Dom> {
+        let d = self.find(dom)?;
+        if !d.is_active() {
+            return Err(not_running());
+        }
+        Ok(d)
+    }
+
+    pub fn list(&self, flags: u32) -> Vec<DomainId> {
+        self.doms.iter().filter(|d| d.matches(flags)).map(Dom::key).collect()
+    }
+
+    pub fn active_ids(&self) -> Vec<i32> {
+        self.doms.iter().filter(|d| d.is_active()).map(|d| d.id).collect()
+    }
+
+    pub fn defined_names(&self) -> Vec<String> {
+        self.doms
+            .iter()
+            .filter(|d| !d.is_active())
+            .map(|d| d.def.name().to_owned())
+            .collect()
+    }
+
+    /// The domain with `def`'s name and UUID, or an error when only one of them matches.
+    fn same_domain(&self, def: &DomainDef) -> Result<Option<usize>> {
+        if let Some(i) = self.doms.iter().position(|d| d.def.uuid() == def.uuid()) {
+            let existing = &self.doms[i];
+            if existing.def.name() != def.name() {
+                return Err(Error::new(
+                    VIR_ERR_OPERATION_FAILED,
+                    VIR_FROM_DOMAIN,
+                    format!(
+                        "domain '{}' is already defined with uuid {}",
+                        existing.def.name(),
+                        def.uuid_string()
+                    ),
+                ));
+            }
+            return Ok(Some(i));
+        }
+        if let Some(existing) = self.doms.iter().find(|d| d.def.name() == def.name()) {
+            return Err(Error::new(
+                VIR_ERR_OPERATION_FAILED,
+                VIR_FROM_DOMAIN,
+                format!(
+                    "domain '{}' already exists with uuid {}",
+                    def.name(),
+                    existing.def.uuid_string()
+                ),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// `virDomainDefineXML`: a new persistent domain, or a new definition for one.
+    pub fn define(&mut self, def: DomainDef) -> Result<DomainId> {
+        match self.same_domain(&def)? {
+            Some(i) => {
+                let d = &mut self.doms[i];
+                if d.is_active() {
+                    d.next_def = Some(def);
+                } else {
+                    d.def = def;
+                }
+                d.persistent = true;
+                Ok(d.key())
+            }
+            None => {
+                self.doms.push(Dom {
+                    def,
+                    next_def: None,
+                    id: -1,
+                    state: VIR_DOMAIN_SHUTOFF,
+                    reason: VIR_DOMAIN_SHUTOFF_UNKNOWN as i32,
+                    persistent: true,
+                });
+                Ok(self.doms[self.doms.len() - 1].key())
+            }
+        }
+    }
+
+    /// Starts `def` as a live domain: a new transient one, or the live side of an inactive
+    /// persistent one (whose definition waits until it stops).
+    pub fn add_live(&mut self, def: DomainDef, why: StartReason) -> Result<DomainId> {
+        let i = match self.same_domain(&def)? {
+            Some(i) if self.doms[i].is_active() => {
+                return Err(Error::new(
+                    VIR_ERR_OPERATION_INVALID,
+                    VIR_FROM_DOMAIN,
+                    format!("domain '{}' is already active", def.name()),
+                ));
+            }
+            Some(i) => {
+                let d = &mut self.doms[i];
+                d.next_def = Some(std::mem::replace(&mut d.def, def));
+                i
+            }
+            None => {
+                self.doms.push(Dom {
+                    def,
+                    next_def: None,
+                    id: -1,
+                    state: VIR_DOMAIN_SHUTOFF,
+                    reason: VIR_DOMAIN_SHUTOFF_UNKNOWN as i32,
+                    persistent: false,
+                });
+                self.doms.len() - 1
+            }
+        };
+        self.run(i, why);
+        Ok(self.doms[i].key())
+    }
+
+    fn run(&mut self, i: usize, why: StartReason) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let d = &mut self.doms[i];
+        d.id = id;
+        (d.state, d.reason) = match why {
+            StartReason::Booted => (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED as i32),
+            StartReason::Restored => (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED as i32),
+            StartReason::RestoredPaused => (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION as i32),
+        };
+    }
+
+    /// `virDomainCreate`: boots an inactive persistent domain.
+    pub fn start(&mut self, dom: &DomainId) -> Result<()> {
+        let i = self.index(dom)?;
+        if self.doms[i].is_active() {
+            return Err(Error::new(
+                VIR_ERR_INTERNAL_ERROR,
+                VIR_FROM_TEST,
+                format!("Domain '{}' is already running", dom.name),
+            ));
+        }
+        self.run(i, StartReason::Booted);
+        Ok(())
+    }
+
+    /// Stops an active domain; a transient one is gone afterwards.
+    fn stop(&mut self, dom: &DomainId, reason: virDomainShutoffReason) -> Result<()> {
+        let i = self.index(dom)?;
+        if !self.doms[i].is_active() {
+            return Err(not_running());
+        }
+        let d = &mut self.doms[i];
+        if !d.persistent {
+            self.doms.remove(i);
+            return Ok(());
+        }
+        d.id = -1;
+        (d.state, d.reason) = (VIR_DOMAIN_SHUTOFF, reason as i32);
+        if let Some(next) = d.next_def.take() {
+            d.def = next;
+        }
+        Ok(())
+    }
+
+    pub fn destroy(&mut self, dom: &DomainId) -> Result<()> {
+        self.stop(dom, VIR_DOMAIN_SHUTOFF_DESTROYED)
+    }
+
+    pub fn stop_saved(&mut self, dom: &DomainId) -> Result<()> {
+        self.stop(dom, VIR_DOMAIN_SHUTOFF_SAVED)
+    }
+
+    pub fn suspend(&mut self, dom: &DomainId) -> Result<()> {
+        let i = self.index(dom)?;
+        let d = &mut self.doms[i];
+        if d.state != VIR_DOMAIN_RUNNING {
+            return Err(Error::new(
+                VIR_ERR_INTERNAL_ERROR,
+                VIR_FROM_TEST,
+                format!("domain '{}' not running", dom.name),
+            ));
+        }
+        (d.state, d.reason) = (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER as i32);
+        Ok(())
+    }
+
+    pub fn resume(&mut self, dom: &DomainId) -> Result<()> {
+        let i = self.index(dom)?;
+        let d = &mut self.doms[i];
+        if d.state != VIR_DOMAIN_PAUSED {
+            return Err(Error::new(
+                VIR_ERR_INTERNAL_ERROR,
+                VIR_FROM_TEST,
+                format!("domain '{}' not paused", dom.name),
+            ));
+        }
+        (d.state, d.reason) = (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED as i32);
+        Ok(())
+    }
+
+    /// `virDomainUndefine`: an inactive domain goes; a running one becomes transient.
+    pub fn undefine(&mut self, dom: &DomainId) -> Result<()> {
+        let i = self.index(dom)?;
+        let d = &mut self.doms[i];
+        if !d.persistent {
+            return Err(Error::new(
+                VIR_ERR_OPERATION_INVALID,
+                VIR_FROM_DOMAIN,
+                "cannot undefine transient domain",
+            ));
+        }
+        if d.is_active() {
+            d.persistent = false;
+            d.next_def = None;
+        } else {
+            self.doms.remove(i);
+        }
+        Ok(())
+    }
+}
