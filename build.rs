@@ -1,1 +1,170 @@
-fn main() {}
+//! Generates virshim's C headers with cbindgen.
+//!
+//! `libvirt.h` comes from `src/abi/domain.rs` and every `src/ffi/*.rs` but `error.rs`;
+//! `virterror.h` from `src/abi/virterror.rs` and `src/ffi/error.rs`. Each header is given
+//! only its own files, so each declares only its own items. The headers, plus the thin
+//! `libvirt-*.h` that only include `libvirt.h`, go to `$OUT_DIR/include/libvirt/`; the
+//! committed copies in `include/libvirt/` are refreshed by `make headers`, and
+//! `tests/packaging.rs` fails when they differ. `VIRSHIM_GENERATED_INCLUDE` tells the tests
+//! (and `make headers`) where the fresh ones are.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Headers that only include `libvirt.h`, for programs that name libvirt's sub-headers.
+const THIN_HEADERS: &[&str] = &["libvirt-common.h", "libvirt-host.h", "libvirt-domain.h"];
+
+/// Files under `src/ffi/` that declare no C items of their own.
+const NOT_C_API: &[&str] = &["mod.rs", "macros.rs"];
+
+fn main() {
+    let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let include = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("include");
+    let out = include.join("libvirt");
+    fs::create_dir_all(&out).expect("create $OUT_DIR/include/libvirt");
+
+    for input in [
+        "build.rs",
+        "cbindgen-libvirt.toml",
+        "cbindgen-virterror.toml",
+        "src/abi/domain.rs",
+        "src/abi/virterror.rs",
+        // A directory: cargo reruns us when any file below it changes, appears or goes.
+        "src/ffi",
+    ] {
+        println!("cargo:rerun-if-changed={input}");
+    }
+
+    let ffi = ffi_sources(&root.join("src/ffi"));
+    let (error_rs, other_ffi): (Vec<_>, Vec<_>) = ffi
+        .into_iter()
+        .partition(|p| p.file_name().is_some_and(|n| n == "error.rs"));
+
+    let mut libvirt_src = vec![root.join("src/abi/domain.rs")];
+    libvirt_src.extend(other_ffi);
+    let mut virterror_src = vec![root.join("src/abi/virterror.rs")];
+    virterror_src.extend(error_rs);
+
+    generate(
+        &root.join("cbindgen-libvirt.toml"),
+        &libvirt_src,
+        &out.join("libvirt.h"),
+    );
+    generate(
+        &root.join("cbindgen-virterror.toml"),
+        &virterror_src,
+        &out.join("virterror.h"),
+    );
+    for name in THIN_HEADERS {
+        write_if_changed(&out.join(name), &thin_header(name));
+    }
+
+    println!(
+        "cargo:rustc-env=VIRSHIM_GENERATED_INCLUDE={}",
+        include.display()
+    );
+}
+
+/// The `.rs` files directly under `src/ffi/` that hold C declarations, sorted so the
+/// header's order does not depend on the file system.
+fn ffi_sources(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new(); // No C API yet: the headers carry the enumerations only.
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("read src/ffi").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .filter(|p| {
+            !NOT_C_API
+                .iter()
+                .any(|n| p.file_name().is_some_and(|f| f == *n))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs cbindgen on `sources` with the settings in `config`, exporting every libvirt-named
+/// item they declare, and writes the header to `dest`.
+fn generate(config: &Path, sources: &[PathBuf], dest: &Path) {
+    let mut config =
+        cbindgen::Config::from_file(config).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+    let mut builder = cbindgen::Builder::new();
+    for src in sources {
+        let text = fs::read_to_string(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        config.export.include.extend(libvirt_items(&text));
+        builder = builder.with_src(src);
+    }
+    match builder.with_config(config).generate() {
+        Ok(bindings) => {
+            let mut header = Vec::new();
+            bindings.write(&mut header);
+            write_if_changed(
+                dest,
+                &String::from_utf8(header).expect("cbindgen wrote UTF-8"),
+            );
+        }
+        // A file cbindgen cannot parse will not compile either: let rustc report it, and
+        // leave no header behind, so the header test fails too.
+        Err(e) => {
+            println!(
+                "cargo:warning=cbindgen could not generate {}: {e}",
+                dest.display()
+            );
+            let _ = fs::remove_file(dest);
+        }
+    }
+}
+
+/// The names of the public items in `text` that carry libvirt's names (`vir*`, `_vir*`,
+/// `VIR_*`, `LIBVIR_*`), one declaration per line as rustfmt writes them.
+fn libvirt_items(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim_start().strip_prefix("pub ")?;
+            let rest = [
+                "enum ",
+                "struct ",
+                "union ",
+                "type ",
+                "const ",
+                "static mut ",
+                "static ",
+            ]
+            .iter()
+            .find_map(|kw| rest.strip_prefix(kw))?;
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let libvirt_named = ["vir", "_vir", "VIR_", "LIBVIR_"]
+                .iter()
+                .any(|p| name.starts_with(p));
+            libvirt_named.then_some(name)
+        })
+        .collect()
+}
+
+fn thin_header(name: &str) -> String {
+    let guard = format!(
+        "LIBVIRT_{}",
+        name.trim_end_matches(".h").trim_start_matches("libvirt-")
+    )
+    .to_ascii_uppercase()
+    .replace('-', "_");
+    format!(
+        "/*\n * {name}: part of virshim's libvirt API, all of which libvirt.h declares.\n *\n \
+         * Generated by build.rs. Do not edit: run `make headers`.\n */\n\n\
+         #ifndef {guard}_H\n#define {guard}_H\n\n#include <libvirt/libvirt.h>\n\n\
+         #endif /* {guard}_H */\n"
+    )
+}
+
+/// Writes `text` to `path` unless it already holds it, keeping the mtime of a fresh file.
+fn write_if_changed(path: &Path, text: &str) {
+    if fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return;
+    }
+    fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}

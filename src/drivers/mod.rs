@@ -6,19 +6,24 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::abi::virErrorDomain::{VIR_FROM_NONE, VIR_FROM_TEST};
-use crate::abi::virErrorNumber::{VIR_ERR_INVALID_ARG, VIR_ERR_NO_CONNECT};
+use crate::abi::virErrorDomain::{VIR_FROM_NONE, VIR_FROM_TEST, VIR_FROM_URI};
+use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_INVALID_ARG, VIR_ERR_NO_CONNECT};
 use crate::core::{Driver, CONNECT_NO_ALIASES, CONNECT_RO};
 use crate::{Error, Result};
 
 /// The driver for `uri`, opened with `virConnectOpenAuth` flags.
 pub fn open(uri: &str, flags: u32) -> Result<Arc<dyn Driver>> {
     let parsed = Url::parse(uri).map_err(|_| {
-        Error::new(
-            VIR_ERR_NO_CONNECT,
-            VIR_FROM_NONE,
-            format!("URI '{uri}' does not include a driver name"),
-        )
+        if uri.contains(':') {
+            Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_URI, format!("Unable to parse URI {uri}"))
+        } else {
+            // A bare word is a well-formed relative URI, with no scheme to pick a driver.
+            Error::new(
+                VIR_ERR_NO_CONNECT,
+                VIR_FROM_NONE,
+                format!("URI '{uri}' does not include a driver name"),
+            )
+        }
     })?;
     match (parsed.scheme(), parsed.path()) {
         ("test", "/default") => {

@@ -100,6 +100,20 @@ impl Error {
         }
     }
 
+    /// A failure libvirt reports without a cause (`virErrorGenericFailure`).
+    pub fn unknown() -> Self {
+        Error {
+            code: VIR_ERR_INTERNAL_ERROR,
+            domain: ErrorDomain::VIR_FROM_NONE,
+            message: "An error occurred, but the cause is unknown".into(),
+            str1: None,
+            str2: None,
+            str3: None,
+            int1: 0,
+            int2: 0,
+        }
+    }
+
     /// A panic caught at the C boundary.
     pub fn internal(detail: impl Into<String>) -> Self {
         Error::new(VIR_ERR_INTERNAL_ERROR, ErrorDomain::VIR_FROM_NONE, detail)

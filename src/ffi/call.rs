@@ -70,6 +70,15 @@ impl Call {
         )
     }
 
+    /// An output array of `n` elements, which may be NULL only when `n` is 0.
+    pub fn array<T>(&self, p: *mut T, name: &str, n: usize) -> Result<*mut T> {
+        if n == 0 {
+            Ok(p)
+        } else {
+            self.non_null(p, name)
+        }
+    }
+
     /// A count argument that must not be negative.
     pub fn non_negative(&self, n: i32, name: &str) -> Result<usize> {
         usize::try_from(n).map_err(|_| {

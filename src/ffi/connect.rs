@@ -1,15 +1,15 @@
 //! Connections: open, close, identify; and the library-wide calls.
 
-use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr};
+use std::ffi::{c_char, c_int, c_uint, c_ulong, CStr};
 use std::ptr;
 use std::sync::Mutex;
 
 use super::call::entry;
 use super::cstr;
 use super::handles::{Released, CONNECTIONS};
-use super::types::{virConnect, virConnectPtr};
+use super::types::{virConnect, virConnectAuth, virConnectAuthPtr, virConnectPtr};
 use crate::abi::virErrorDomain::VIR_FROM_NONE;
-use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_CONNECT};
+use crate::abi::virErrorNumber::VIR_ERR_NO_CONNECT;
 use crate::core::{Connection, CONNECT_RO, LIB_VERSION};
 use crate::Error;
 
@@ -27,7 +27,7 @@ pub unsafe extern "C" fn virGetVersion(libVer: *mut c_ulong, type_: *const c_cha
     entry("virGetVersion", -1, |_| {
         if libVer.is_null() {
             // libvirt fails here without saying why.
-            return Err(Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE, "An error occurred, but the cause is unknown"));
+            return Err(Error::unknown());
         }
         // SAFETY: both are caller-provided out-parameters, checked or optional.
         unsafe {
@@ -72,10 +72,11 @@ pub unsafe extern "C" fn virConnectOpenReadOnly(name: *const c_char) -> virConne
     open(name, CONNECT_RO, "virConnectOpenReadOnly")
 }
 
-/// Opens a connection; `auth` is not needed by virshim's drivers, `flags` may ask for
+/// Opens a connection; `auth` is not needed by virshim's drivers (none asks for
+/// credentials), `flags` may ask for
 /// `VIR_CONNECT_RO`.
 #[no_mangle]
-pub unsafe extern "C" fn virConnectOpenAuth(name: *const c_char, auth: *mut c_void, flags: c_uint) -> virConnectPtr {
+pub unsafe extern "C" fn virConnectOpenAuth(name: *const c_char, auth: virConnectAuthPtr, flags: c_uint) -> virConnectPtr {
     let _ = auth;
     open(name, flags, "virConnectOpenAuth")
 }
@@ -150,3 +151,16 @@ pub unsafe extern "C" fn virConnectGetLibVersion(conn: virConnectPtr, libVer: *m
 pub extern "C" fn virConnectIsAlive(conn: virConnectPtr) -> c_int {
     entry("virConnectIsAlive", -1, |call| call.conn(conn).map(|_| 1))
 }
+
+/// What `virConnectAuthPtrDefault` points to: no credential types and no callback, as
+/// virshim's drivers never ask for credentials.
+static mut DEFAULT_AUTH: virConnectAuth = virConnectAuth {
+    credtype: ptr::null_mut(),
+    ncredtype: 0,
+    cb: None,
+    cbdata: ptr::null_mut(),
+};
+
+/// The authentication settings programs pass to `virConnectOpenAuth` by default.
+#[no_mangle]
+pub static mut virConnectAuthPtrDefault: virConnectAuthPtr = &raw mut DEFAULT_AUTH;

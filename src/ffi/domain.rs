@@ -254,35 +254,57 @@ pub extern "C" fn virDomainIsPersistent(domain: virDomainPtr) -> c_int {
     with_domain("virDomainIsPersistent", domain, -1, |_, d| d.dom.is_persistent().map(c_int::from))
 }
 
-/// Defines the C entry points of life-cycle calls that take a domain and maybe flags and
-/// return 0 or -1: each checks the handle, then runs its core method.
-macro_rules! lifecycle {
-    ($($(#[$doc:meta])* $name:ident($($flags:ident)?) => $method:ident;)*) => {$(
-        $(#[$doc])*
-        #[no_mangle]
-        pub extern "C" fn $name(domain: virDomainPtr $(, $flags: c_uint)?) -> c_int {
-            with_domain(stringify!($name), domain, -1, |_, d| d.dom.$method($($flags)?).map(|()| 0))
-        }
-    )*};
+/// Runs a life-cycle call that returns 0 or -1.
+fn lifecycle(api: &'static str, domain: virDomainPtr, op: impl FnOnce(&Domain) -> Result<()>) -> c_int {
+    with_domain(api, domain, -1, |_, d| op(&d.dom).map(|()| 0))
 }
 
-lifecycle! {
-    /// Boots an inactive persistent domain.
-    virDomainCreate() => create;
-    /// Boots an inactive persistent domain, with flags.
-    virDomainCreateWithFlags(flags) => create_with_flags;
-    /// Stops a running domain at once.
-    virDomainDestroy() => destroy;
-    /// Stops a running domain at once, with flags.
-    virDomainDestroyFlags(flags) => destroy_flags;
-    /// Pauses a running domain.
-    virDomainSuspend() => suspend;
-    /// Resumes a paused domain.
-    virDomainResume() => resume;
-    /// Removes the persistent definition of a domain.
-    virDomainUndefine() => undefine;
-    /// Removes the persistent definition of a domain, with flags.
-    virDomainUndefineFlags(flags) => undefine_flags;
+/// Boots an inactive persistent domain.
+#[no_mangle]
+pub extern "C" fn virDomainCreate(domain: virDomainPtr) -> c_int {
+    lifecycle("virDomainCreate", domain, Domain::create)
+}
+
+/// Boots an inactive persistent domain, with flags.
+#[no_mangle]
+pub extern "C" fn virDomainCreateWithFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
+    lifecycle("virDomainCreateWithFlags", domain, |d| d.create_with_flags(flags))
+}
+
+/// Stops a running domain at once.
+#[no_mangle]
+pub extern "C" fn virDomainDestroy(domain: virDomainPtr) -> c_int {
+    lifecycle("virDomainDestroy", domain, Domain::destroy)
+}
+
+/// Stops a running domain at once, with flags.
+#[no_mangle]
+pub extern "C" fn virDomainDestroyFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
+    lifecycle("virDomainDestroyFlags", domain, |d| d.destroy_flags(flags))
+}
+
+/// Pauses a running domain.
+#[no_mangle]
+pub extern "C" fn virDomainSuspend(domain: virDomainPtr) -> c_int {
+    lifecycle("virDomainSuspend", domain, Domain::suspend)
+}
+
+/// Resumes a paused domain.
+#[no_mangle]
+pub extern "C" fn virDomainResume(domain: virDomainPtr) -> c_int {
+    lifecycle("virDomainResume", domain, Domain::resume)
+}
+
+/// Removes the persistent definition of a domain.
+#[no_mangle]
+pub extern "C" fn virDomainUndefine(domain: virDomainPtr) -> c_int {
+    lifecycle("virDomainUndefine", domain, Domain::undefine)
+}
+
+/// Removes the persistent definition of a domain, with flags.
+#[no_mangle]
+pub extern "C" fn virDomainUndefineFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
+    lifecycle("virDomainUndefineFlags", domain, |d| d.undefine_flags(flags))
 }
 
 /// The domains matching `flags`, in a NULL-terminated array for the caller to free
@@ -294,6 +316,10 @@ pub unsafe extern "C" fn virConnectListAllDomains(
     domains: *mut *mut virDomainPtr,
     flags: c_uint,
 ) -> c_int {
+    if !domains.is_null() {
+        // SAFETY: a caller's out-parameter; libvirt clears it before any check.
+        unsafe { *domains = ptr::null_mut() };
+    }
     entry("virConnectListAllDomains", -1, |call| {
         let c = call.conn(conn)?;
         let found = c.conn.list_all_domains(flags)?;
@@ -331,8 +357,8 @@ pub extern "C" fn virConnectNumOfDomains(conn: virConnectPtr) -> c_int {
 pub unsafe extern "C" fn virConnectListDomains(conn: virConnectPtr, ids: *mut c_int, maxids: c_int) -> c_int {
     entry("virConnectListDomains", -1, |call| {
         let c = call.conn(conn)?;
-        let ids = call.non_null(ids, "ids")?;
         let max = call.non_negative(maxids, "maxids")?;
+        let ids = call.array(ids, "ids", max)?;
         let found = c.conn.active_domain_ids()?;
         let n = found.len().min(max);
         // SAFETY: the caller's array has room for `maxids` ints; n <= maxids.
@@ -359,8 +385,8 @@ pub unsafe extern "C" fn virConnectListDefinedDomains(
 ) -> c_int {
     entry("virConnectListDefinedDomains", -1, |call| {
         let c = call.conn(conn)?;
-        let names = call.non_null(names, "names")?;
         let max = call.non_negative(maxnames, "maxnames")?;
+        let names = call.array(names, "names", max)?;
         let found = c.conn.defined_domain_names()?;
         let copies = found
             .iter()

@@ -288,19 +288,16 @@ pub unsafe extern "C" fn virFreeError(err: virErrorPtr) {
     }
 }
 
-/// The last error of a call on `conn`, or NULL. Owned by the connection.
+/// The last error of a call on `conn` (code 0 if none yet), or NULL for a bad
+/// connection. Owned by the connection.
 #[no_mangle]
 pub extern "C" fn virConnGetLastError(conn: virConnectPtr) -> virErrorPtr {
     let Some(c) = CONNECTIONS.get(conn) else {
         return ptr::null_mut();
     };
+    // The slot lives as long as the connection, as libvirt's per-connection error.
     let mut slot = c.last_error.lock().unwrap_or_else(PoisonError::into_inner);
-    if slot.0.code == 0 {
-        ptr::null_mut()
-    } else {
-        // The slot lives as long as the connection, as libvirt's per-connection error.
-        &raw mut slot.0
-    }
+    &raw mut slot.0
 }
 
 /// Copies the last error of `conn` into `to`; returns its code, 0 if none, -1 on a bad
@@ -348,10 +345,12 @@ pub extern "C" fn virConnSetErrorFunc(conn: virConnectPtr, userData: *mut c_void
     }
 }
 
-/// Prints `err` to stderr as libvirt does: `libvirt: <domain> error : <message>`.
+/// Prints `err` to stderr as libvirt does: `libvirt: <domain> error : <message>`; an
+/// error with code 0 is no error and prints nothing.
 #[no_mangle]
 pub unsafe extern "C" fn virDefaultErrorFunc(err: virErrorPtr) {
-    if err.is_null() {
+    // SAFETY: `err` is NULL or points to a virError.
+    if err.is_null() || unsafe { (*err).code } == 0 {
         return;
     }
     // SAFETY: `err` points to a virError. `level` is read as an int because a caller's

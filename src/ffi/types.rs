@@ -1,6 +1,6 @@
 //! The C-visible objects and structures of libvirt's domain API.
 
-use std::ffi::{c_uchar, c_ulong, c_ulonglong, c_ushort, CString};
+use std::ffi::{c_char, c_int, c_uchar, c_uint, c_ulong, c_ulonglong, c_ushort, c_void, CString};
 use std::sync::{Arc, Mutex};
 
 use super::error::{ErrorSlot, Handler};
@@ -26,6 +26,46 @@ pub struct virConnect {
 
 /// A pointer to a connection.
 pub type virConnectPtr = *mut virConnect;
+
+/// One credential an authentication callback is asked for.
+#[repr(C)]
+pub struct virConnectCredential {
+    /// One of `virConnectCredentialType`.
+    pub r#type: c_int,
+    /// The prompt to show the user.
+    pub prompt: *const c_char,
+    /// Additional challenge to show.
+    pub challenge: *const c_char,
+    /// The default result, if any.
+    pub defresult: *const c_char,
+    /// The result, allocated by the callback.
+    pub result: *mut c_char,
+    /// The length of `result`.
+    pub resultlen: c_uint,
+}
+
+/// A pointer to a credential.
+pub type virConnectCredentialPtr = *mut virConnectCredential;
+
+/// Asks the user for `ncred` credentials; 0 on success, -1 on failure.
+pub type virConnectAuthCallbackPtr =
+    Option<unsafe extern "C" fn(cred: virConnectCredentialPtr, ncred: c_uint, cbdata: *mut c_void) -> c_int>;
+
+/// How to authenticate a connection: the credential types supported and a callback.
+#[repr(C)]
+pub struct virConnectAuth {
+    /// The credential types the callback supports.
+    pub credtype: *mut c_int,
+    /// The number of entries in `credtype`.
+    pub ncredtype: c_uint,
+    /// The callback that collects credentials.
+    pub cb: virConnectAuthCallbackPtr,
+    /// Data for the callback.
+    pub cbdata: *mut c_void,
+}
+
+/// A pointer to authentication settings.
+pub type virConnectAuthPtr = *mut virConnectAuth;
 
 /// A domain handle. Opaque.
 pub struct virDomain {

@@ -28,6 +28,8 @@ pub(super) const XML_FLAGS: u32 = VIR_DOMAIN_XML_SECURE as u32
 /// Why a domain is being started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum StartReason {
+    /// Running when the driver started, for no recorded reason.
+    Preloaded,
     Booted,
     Restored,
     /// Restored and left paused, as libvirt's QEMU driver leaves a paused restore.
@@ -158,8 +160,7 @@ impl State {
         };
         let def = DomainDef::parse(DEFAULT_DOMAIN, super::VIRT_TYPES)?;
         state.define(def)?;
-        let key = state.doms[0].key();
-        state.start(&key)?;
+        state.run(0, StartReason::Preloaded);
         Ok(state)
     }
 
@@ -316,6 +317,7 @@ impl State {
         let d = &mut self.doms[i];
         d.id = id;
         (d.state, d.reason) = match why {
+            StartReason::Preloaded => (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNKNOWN as i32),
             StartReason::Booted => (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED as i32),
             StartReason::Restored => (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED as i32),
             StartReason::RestoredPaused => (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION as i32),
@@ -391,17 +393,11 @@ impl State {
         Ok(())
     }
 
-    /// `virDomainUndefine`: an inactive domain goes; a running one becomes transient.
+    /// `virDomainUndefine`: an inactive domain goes; a running one becomes (or stays)
+    /// transient.
     pub fn undefine(&mut self, dom: &DomainId) -> Result<()> {
         let i = self.index(dom)?;
         let d = &mut self.doms[i];
-        if !d.persistent {
-            return Err(Error::new(
-                VIR_ERR_OPERATION_INVALID,
-                VIR_FROM_DOMAIN,
-                "cannot undefine transient domain",
-            ));
-        }
         if d.is_active() {
             d.persistent = false;
             d.next_def = None;

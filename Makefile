@@ -1,0 +1,87 @@
+# virshim: build, install and test the drop-in libvirt.so.0.
+#
+#   make lib        target/virshim/lib/libvirt.so.0.9000.0 (+ libvirt.so.0, libvirt.so links)
+#   make headers    refresh the committed include/libvirt/*.h from the Rust declarations
+#   make install    PREFIX/lib, PREFIX/include/libvirt, PREFIX/lib/pkgconfig/libvirt.pc
+#   make test       every test suite, ending with "N passed, N failed"
+#   make demo       c-tests/demo.c built with pkg-config against the installed virshim, run
+#   make bench      bench/run.sh
+#   make check      rustfmt and clippy
+#
+# The shared library is not cargo's cdylib: rustc gives a cdylib its own version script
+# and the linker honours only the first one, so the symbols would lose libvirt's version
+# nodes. Instead the staticlib is linked into a shared object here, with a version script
+# generated from data/libvirt-public-symbols.txt (see scripts/gen-version-script.py).
+
+CARGO ?= cargo
+CC ?= cc
+PYTHON ?= python3
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+OUT := target/virshim
+LIBOUT := $(OUT)/lib
+STATICLIB := target/release/libvirshim.a
+SYMBOLS := data/libvirt-public-symbols.txt
+VERSION_SCRIPT := $(OUT)/libvirt.map
+REALNAME := libvirt.so.0.9000.0
+SONAME := libvirt.so.0
+# What rustc reports for a staticlib on x86_64-linux-gnu (--print native-static-libs).
+NATIVE_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+# Where `make test` and `make demo` install virshim for the programs built with pkg-config.
+TEST_PREFIX := $(OUT)/prefix
+
+ABS_PREFIX = $(abspath $(PREFIX))
+INSTALL_ROOT = $(DESTDIR)$(ABS_PREFIX)
+
+.PHONY: all lib headers install test demo bench check clean
+
+all: lib
+
+lib:
+	$(CARGO) build --release --lib
+	mkdir -p $(LIBOUT)
+	$(PYTHON) scripts/gen-version-script.py $(SYMBOLS) $(STATICLIB) > $(VERSION_SCRIPT).tmp
+	mv $(VERSION_SCRIPT).tmp $(VERSION_SCRIPT)
+	$(CC) -shared -o $(LIBOUT)/$(REALNAME).tmp \
+	    -Wl,--whole-archive $(STATICLIB) -Wl,--no-whole-archive \
+	    -Wl,-soname,$(SONAME) -Wl,--version-script=$(VERSION_SCRIPT) \
+	    -Wl,-z,defs -Wl,-z,relro -Wl,-z,now -Wl,--gc-sections $(NATIVE_LIBS)
+	mv $(LIBOUT)/$(REALNAME).tmp $(LIBOUT)/$(REALNAME)
+	ln -sfn $(REALNAME) $(LIBOUT)/$(SONAME)
+	ln -sfn $(SONAME) $(LIBOUT)/libvirt.so
+	$(PYTHON) scripts/check-exports.py $(LIBOUT)/$(REALNAME) $(SYMBOLS)
+
+headers:
+	bash scripts/update-headers.sh
+
+install: lib
+	install -d $(INSTALL_ROOT)/lib/pkgconfig $(INSTALL_ROOT)/include/libvirt
+	install -m 0755 $(LIBOUT)/$(REALNAME) $(INSTALL_ROOT)/lib/$(REALNAME)
+	ln -sfn $(REALNAME) $(INSTALL_ROOT)/lib/$(SONAME)
+	ln -sfn $(SONAME) $(INSTALL_ROOT)/lib/libvirt.so
+	install -m 0644 include/libvirt/*.h $(INSTALL_ROOT)/include/libvirt/
+	sed 's|@PREFIX@|$(ABS_PREFIX)|g' pkgconfig/libvirt.pc.in > $(INSTALL_ROOT)/lib/pkgconfig/libvirt.pc
+
+test:
+	bash scripts/run-tests.sh
+
+demo:
+	@test -f c-tests/demo.c || { echo "make demo: c-tests/demo.c does not exist yet" >&2; exit 1; }
+	$(MAKE) --no-print-directory install PREFIX=$(TEST_PREFIX)
+	PKG_CONFIG_PATH=$(abspath $(TEST_PREFIX))/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	$(CC) -Wall -o $(OUT)/demo c-tests/demo.c $$(pkg-config --cflags --libs libvirt)
+	LD_LIBRARY_PATH=$(abspath $(TEST_PREFIX))/lib $(OUT)/demo
+
+bench:
+	@test -f bench/run.sh || { echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; }
+	$(MAKE) --no-print-directory install PREFIX=$(TEST_PREFIX)
+	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) VIRSHIM_PREFIX=$(abspath $(TEST_PREFIX)) bash bench/run.sh
+
+check:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,33 @@
+#!/bin/bash
+# The C tests: programs built against virshim's installed headers through pkg-config and
+# run on it under valgrind, then the differential run against libvirt 9.0.
+# Needs VIRSHIM_PREFIX (an installed virshim) and VIRSHIM_LIBDIR; `make test` sets both.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${VIRSHIM_PREFIX:?set VIRSHIM_PREFIX to an installed virshim (make install PREFIX=...)}"
+: "${VIRSHIM_LIBDIR:=$VIRSHIM_PREFIX/lib}"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+export PKG_CONFIG_PATH="$VIRSHIM_PREFIX/lib/pkgconfig"
+
+passed=0 failed=0
+run() { # name command...
+    if "${@:2}" >"$out/$1.log" 2>&1; then
+        passed=$((passed + 1)); echo "ok   $1"
+    else
+        failed=$((failed + 1)); echo "FAIL $1"; sed 's/^/     /' "$out/$1.log"
+    fi
+}
+
+for prog in demo errors; do
+    run "build-$prog" cc -Wall -Wextra -Werror -g "$here/$prog.c" -o "$out/$prog" -pthread \
+        $(pkg-config --cflags --libs libvirt)
+    run "$prog" env LD_LIBRARY_PATH="$VIRSHIM_LIBDIR" "$out/$prog"
+    run "$prog-valgrind" env LD_LIBRARY_PATH="$VIRSHIM_LIBDIR" valgrind -q --error-exitcode=99 \
+        --leak-check=full --errors-for-leak-kinds=definite "$out/$prog"
+done
+if [ -x "$here/differential/run.sh" ]; then
+    run differential "$here/differential/run.sh" "$VIRSHIM_LIBDIR"
+fi
+echo "c-tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

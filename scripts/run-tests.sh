@@ -1,0 +1,61 @@
+#!/bin/bash
+# `make test`: builds and installs virshim, then runs every test suite present, each even
+# when an earlier one failed, and ends with one line "N passed, N failed" (suites).
+#
+# The suites get, in the environment:
+#   VIRSHIM_LIBDIR   the directory holding virshim's libvirt.so.0 (target/virshim/lib)
+#   VIRSHIM_PREFIX   an install of virshim (lib/, include/, lib/pkgconfig/libvirt.pc)
+#   VIRSHIM_REQUIRE_LIB=1  tells tests/packaging.rs that a missing library is a failure
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+export VIRSHIM_LIBDIR=$root/target/virshim/lib
+export VIRSHIM_PREFIX=$root/target/virshim/prefix
+export VIRSHIM_REQUIRE_LIB=1
+
+passed=0
+failed=0
+failures=()
+
+# run NAME COMMAND...: runs one suite and records its outcome.
+run() {
+    local name=$1
+    shift
+    echo
+    echo "=== $name: $*"
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "=== $name: passed"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        echo "=== $name: FAILED"
+    fi
+}
+
+summary() {
+    echo
+    if ((failed)); then
+        echo "failed suites: ${failures[*]}"
+    fi
+    echo "$passed passed, $failed failed"
+    ((failed == 0))
+}
+
+# Without the library nothing else can run.
+run build make --no-print-directory install PREFIX="$VIRSHIM_PREFIX"
+if ((failed)); then
+    summary
+    exit 1
+fi
+
+run cargo-test cargo test
+if [[ -f c-tests/run-all.sh ]]; then
+    run c-tests bash c-tests/run-all.sh
+fi
+if [[ -d python/tests ]]; then
+    run python /usr/bin/python3 -m pytest -q python/tests
+fi
+
+summary

@@ -1,0 +1,109 @@
+//! Controllers: their type check, the order and indexes libvirt gives them, the ones it
+//! adds for devices that need one, and where smart cards sit.
+
+use super::insertion;
+use crate::error::Result;
+use crate::xml::report::{enum_attr, unsupported};
+use crate::xml::tree::Element;
+use crate::xml::values;
+
+const TYPES: &[&str] = &[
+    "ide",
+    "fdc",
+    "scsi",
+    "sata",
+    "virtio-serial",
+    "ccid",
+    "usb",
+    "pci",
+    "xenbus",
+    "isa",
+];
+
+pub fn check(devices: &Element) -> Result<()> {
+    for controller in devices.children_named("controller") {
+        enum_attr(controller, "type", TYPES)?;
+    }
+    Ok(())
+}
+
+/// Adds the controllers virtio consoles and channels and smart cards need, orders all by
+/// type and index, and numbers those without an index.
+pub fn complete(devices: &mut Element) {
+    let virtio_serial = devices.elements().any(|d| {
+        matches!(d.name.as_str(), "channel" | "console")
+            && d.child("target").and_then(|t| t.attr("type")) == Some("virtio")
+    });
+    if virtio_serial {
+        ensure(devices, "virtio-serial", 0);
+    }
+    // Smart cards take the slots of the first CCID controller in turn.
+    let cards = devices
+        .children_named_mut("smartcard")
+        .filter(|c| c.child("address").is_none());
+    for (slot, card) in cards.enumerate() {
+        card.push(
+            Element::new("address")
+                .with_attr("type", "ccid")
+                .with_attr("controller", "0")
+                .with_attr("slot", slot.to_string()),
+        );
+    }
+    if devices.child("smartcard").is_some() {
+        ensure(devices, "ccid", 0);
+    }
+    insertion::sort(devices, "controller", |c| {
+        let index = index(c).and_then(|i| i64::try_from(i).ok());
+        (c.attr("type").unwrap_or_default().to_owned(), index)
+    });
+    let mut taken: Vec<(String, u64)> = devices
+        .children_named("controller")
+        .filter_map(|c| Some((c.attr("type")?.to_owned(), index(c)?)))
+        .collect();
+    for c in devices
+        .children_named_mut("controller")
+        .filter(|c| c.attr("index").is_none())
+    {
+        let kind = c.attr("type").unwrap_or_default().to_owned();
+        let free = (0..)
+            .find(|i| !taken.contains(&(kind.clone(), *i)))
+            .expect("unbounded");
+        c.set_attr_after(&["type"], "index", free.to_string());
+        taken.push((kind, free));
+    }
+}
+
+/// libvirt refuses USB redirection without a USB controller.
+pub fn validate(devices: &Element) -> Result<()> {
+    let has_usb = devices
+        .children_named("controller")
+        .any(|c| c.attr("type") == Some("usb") && c.attr("model") != Some("none"));
+    if !has_usb
+        && devices
+            .children_named("redirdev")
+            .any(|r| r.attr("bus") == Some("usb"))
+    {
+        return Err(unsupported(
+            "cannot add redirected USB device: USB is disabled for this domain",
+        ));
+    }
+    Ok(())
+}
+
+/// Adds controller `kind` number `index` unless present; its place is settled later.
+pub fn ensure(devices: &mut Element, kind: &str, index: u64) {
+    let exists = devices
+        .children_named("controller")
+        .any(|c| c.attr("type") == Some(kind) && self::index(c) == Some(index));
+    if !exists {
+        devices.push(
+            Element::new("controller")
+                .with_attr("type", kind)
+                .with_attr("index", index.to_string()),
+        );
+    }
+}
+
+fn index(controller: &Element) -> Option<u64> {
+    controller.attr("index").and_then(values::parse_u64)
+}

@@ -1,0 +1,221 @@
+//! Disks: their checks, the bus and drive address libvirt derives from the target name,
+//! and the controllers those addresses need.
+
+use super::{controllers, insertion};
+use crate::abi::virErrorDomain::VIR_FROM_DOMAIN;
+use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_SOURCE, VIR_ERR_NO_TARGET};
+use crate::error::{Error, Result};
+use crate::xml::report::{enum_attr, xml_error};
+use crate::xml::tree::Element;
+use crate::xml::values;
+
+const TYPES: &[&str] = &[
+    "file",
+    "block",
+    "dir",
+    "network",
+    "volume",
+    "nvme",
+    "vhostuser",
+];
+const DEVICES: &[&str] = &["disk", "cdrom", "floppy", "lun"];
+const BUSES: &[&str] = &[
+    "ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd",
+];
+/// Buses whose disks get drive addresses, with the units one controller holds.
+const DRIVE_BUSES: &[(&str, u64)] = &[("scsi", 7), ("fdc", 2), ("ide", 4), ("sata", 6)];
+/// The bus a target name implies.
+const BUS_BY_PREFIX: &[(&str, &str)] = &[
+    ("hd", "ide"),
+    ("sd", "scsi"),
+    ("vd", "virtio"),
+    ("xvd", "xen"),
+    ("ubd", "uml"),
+    ("fd", "fdc"),
+];
+/// Children libvirt writes after `<readonly/>`.
+const AFTER_READONLY: &[&str] = &[
+    "shareable",
+    "transient",
+    "serial",
+    "wwn",
+    "vendor",
+    "product",
+    "alias",
+    "address",
+];
+/// Highest drive controller index libvirt is asked to fill in below.
+const MAX_CONTROLLER: u64 = 255;
+
+/// What libvirt checks while reading a disk.
+pub fn check(devices: &Element) -> Result<()> {
+    for disk in devices.children_named("disk") {
+        enum_attr(disk, "type", TYPES)?;
+        enum_attr(disk, "device", DEVICES)?;
+        let Some(target) = disk.child("target").filter(|t| t.attr("dev").is_some()) else {
+            return Err(match source_path(disk) {
+                Some(path) => Error::new(VIR_ERR_NO_TARGET, VIR_FROM_DOMAIN, path),
+                None => Error::bare(VIR_ERR_NO_TARGET, VIR_FROM_DOMAIN),
+            });
+        };
+        enum_attr(target, "bus", BUSES)?;
+    }
+    Ok(())
+}
+
+/// Orders disks as libvirt inserts them (by the bus given, if any, and drive index), then
+/// fills in type, device, bus, `<readonly/>` for CD-ROMs, drive addresses, controllers.
+pub fn complete(devices: &mut Element) -> Result<()> {
+    insertion::sort(devices, "disk", |d| {
+        let bus = d
+            .child("target")
+            .and_then(|t| t.attr("bus"))
+            .unwrap_or_default();
+        let index = values::disk_index(target_dev(d)).and_then(|i| i64::try_from(i).ok());
+        (bus.to_owned(), Some(index.unwrap_or(-1)))
+    });
+    let mut controllers_used: Vec<(&str, u64)> = Vec::new();
+    for disk in devices.children_named_mut("disk") {
+        if disk.attr("type").is_none() {
+            disk.set_attr_after(&[], "type", "file");
+        }
+        if disk.attr("device").is_none() {
+            disk.set_attr_after(&["type"], "device", "disk");
+        }
+        let device = disk.attr("device").unwrap_or_default().to_owned();
+        let dev = target_dev(disk).to_owned();
+        let target = disk.child_mut("target").expect("checked while parsing");
+        if target.attr("bus").is_none() {
+            let bus = if device == "floppy" {
+                "fdc"
+            } else {
+                BUS_BY_PREFIX
+                    .iter()
+                    .find(|(p, _)| dev.starts_with(p))
+                    .map_or("ide", |&(_, bus)| bus)
+            };
+            target.set_attr_after(&["dev"], "bus", bus);
+        }
+        let bus = target.attr("bus").unwrap_or_default().to_owned();
+        if device == "cdrom" && disk.child("readonly").is_none() {
+            disk.insert_before(AFTER_READONLY, Element::new("readonly"));
+        }
+        let drive_bus = DRIVE_BUSES.iter().find(|(b, _)| *b == bus);
+        if disk.child("address").is_none() {
+            let index = values::disk_index(&dev).ok_or_else(|| {
+                xml_error(format!(
+                    "Unknown disk name '{dev}' and no address specified"
+                ))
+            })?;
+            if let Some(&(bus, units)) = drive_bus {
+                disk.push(drive_address(bus, units, index));
+            }
+        }
+        if let Some(&(bus, _)) = drive_bus {
+            let address = disk
+                .child("address")
+                .filter(|a| a.attr("type") == Some("drive"));
+            let controller = address
+                .and_then(|a| a.attr("controller"))
+                .and_then(values::parse_u64);
+            controllers_used.push((bus, controller.unwrap_or(0)));
+        }
+    }
+    // A drive address needs its controller, and libvirt adds the ones below it too.
+    for &(bus, _) in DRIVE_BUSES {
+        if let Some(max) = controllers_used
+            .iter()
+            .filter(|(b, _)| *b == bus)
+            .map(|&(_, c)| c)
+            .max()
+        {
+            for index in 0..=max.min(MAX_CONTROLLER) {
+                controllers::ensure(devices, bus, index);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The address libvirt assigns the disk with drive `index` on `bus`.
+fn drive_address(bus: &str, units: u64, index: u64) -> Element {
+    let (controller, drive_bus, unit) = match bus {
+        "ide" => (index / units, (index % units) / 2, index % 2),
+        _ => (index / units, 0, index % units),
+    };
+    Element::new("address")
+        .with_attr("type", "drive")
+        .with_attr("controller", controller.to_string())
+        .with_attr("bus", drive_bus.to_string())
+        .with_attr("target", "0")
+        .with_attr("unit", unit.to_string())
+}
+
+/// libvirt's validation of disks: target names, sources, then duplicate targets.
+pub fn validate(devices: &Element) -> Result<()> {
+    let disks: Vec<&Element> = devices.children_named("disk").collect();
+    for disk in &disks {
+        let dev = target_dev(disk);
+        let internal = |kind: &str| {
+            Error::new(
+                VIR_ERR_INTERNAL_ERROR,
+                VIR_FROM_DOMAIN,
+                format!("Invalid {kind} device name: {dev}"),
+            )
+        };
+        if disk.attr("device") == Some("floppy") {
+            if !dev.starts_with("fd") {
+                return Err(internal("floppy"));
+            }
+        } else if dev.starts_with("fd") || values::disk_index(dev).is_none() {
+            return Err(internal("harddisk"));
+        }
+    }
+    for disk in &disks {
+        if matches!(disk.attr("device"), Some("disk" | "lun")) && !has_source(disk) {
+            return Err(Error::new(
+                VIR_ERR_NO_SOURCE,
+                VIR_FROM_DOMAIN,
+                target_dev(disk),
+            ));
+        }
+    }
+    for (i, a) in disks.iter().enumerate() {
+        if let Some(b) = disks[i + 1..]
+            .iter()
+            .find(|b| target_dev(b) == target_dev(a))
+        {
+            let source = |d: &Element| source_path(d).unwrap_or_else(|| "<null>".into());
+            return Err(xml_error(format!(
+                "target '{}' duplicated for disk sources '{}' and '{}'",
+                target_dev(a),
+                source(a),
+                source(b)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn target_dev(disk: &Element) -> &str {
+    disk.child("target")
+        .and_then(|t| t.attr("dev"))
+        .unwrap_or_default()
+}
+
+/// The path, device, directory or name of a disk's source, as libvirt names a disk.
+fn source_path(disk: &Element) -> Option<String> {
+    let source = disk.child("source")?;
+    ["file", "dev", "dir", "name", "volume"]
+        .iter()
+        .find_map(|a| source.attr(a))
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+}
+
+fn has_source(disk: &Element) -> bool {
+    match disk.attr("type") {
+        Some("file" | "block" | "dir") | None => source_path(disk).is_some(),
+        _ => disk.child("source").is_some(),
+    }
+}

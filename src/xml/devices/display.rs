@@ -1,0 +1,128 @@
+//! Graphics and video: VNC and SPICE ports and listen addresses, video models' memory,
+//! heads and primary card, and the video card libvirt adds for graphics.
+
+use crate::error::Result;
+use crate::xml::layout::order_attrs;
+use crate::xml::report::unsupported;
+use crate::xml::tree::Element;
+
+/// Attribute orders of libvirt's formatter.
+const GRAPHICS_ATTRS: &[&str] = &[
+    "type",
+    "port",
+    "tlsPort",
+    "autoport",
+    "websocket",
+    "websocketGenerated",
+    "listen",
+    "keymap",
+    "defaultMode",
+    "sharePolicy",
+    "passwd",
+    "passwdValidTo",
+    "connected",
+];
+const MODEL_ATTRS: &[&str] = &[
+    "type", "ram", "vram", "vram64", "vgamem", "heads", "primary",
+];
+
+pub fn complete(devices: &mut Element, hvm: bool) {
+    for g in devices.children_named_mut("graphics") {
+        match g.attr("type") {
+            Some("vnc") => vnc_ports(g),
+            Some("spice") => {
+                let has_port = g.attr("port").is_some() || g.attr("tlsPort").is_some();
+                if has_port && g.attr("autoport").is_none() {
+                    g.set_attr("autoport", "no");
+                }
+                let listens = has_port || g.attr("autoport") == Some("yes");
+                listen(g, if listens { "address" } else { "none" });
+            }
+            _ => {}
+        }
+        order_attrs(g, GRAPHICS_ATTRS);
+    }
+    if hvm && devices.child("graphics").is_some() && devices.child("video").is_none() {
+        devices.push(Element::new("video"));
+    }
+    for (i, video) in devices.children_named_mut("video").enumerate() {
+        if video.child("model").is_none() {
+            video.prepend(Element::new("model").with_attr("type", "cirrus"));
+        }
+        video_model(video.child_mut("model").expect("inserted above"), i == 0);
+    }
+}
+
+pub fn validate(devices: &Element) -> Result<()> {
+    let models: Vec<Option<&str>> = devices
+        .children_named("video")
+        .map(|v| v.child("model").and_then(|m| m.attr("type")))
+        .collect();
+    if models.len() > 1 && models.contains(&Some("none")) {
+        return Err(unsupported(
+            "a 'none' video type must be the only video device defined for the domain",
+        ));
+    }
+    Ok(())
+}
+
+/// A VNC port is -1 under autoport, which is on unless a port is given; port 0 is none.
+fn vnc_ports(g: &mut Element) {
+    let port = g.remove_attr("port");
+    let autoport = match g.attr("autoport") {
+        Some(a) => a == "yes",
+        None => port.as_deref().is_none_or(|p| p == "-1"),
+    };
+    let port = if autoport {
+        Some("-1".to_owned())
+    } else {
+        port.filter(|p| p != "0" && p != "-1")
+    };
+    if let Some(port) = port {
+        g.set_attr("port", port);
+    }
+    g.set_attr("autoport", if autoport { "yes" } else { "no" });
+    listen(g, "address");
+}
+
+/// The `<listen>` libvirt derives from the `listen` attribute, or a default one; and the
+/// attribute back from the first listen address.
+fn listen(g: &mut Element, default: &str) {
+    if g.child("listen").is_none() {
+        let listen = match g.attr("listen") {
+            Some(addr) => Element::new("listen")
+                .with_attr("type", "address")
+                .with_attr("address", addr),
+            None => Element::new("listen").with_attr("type", default),
+        };
+        g.prepend(listen);
+    }
+    let first = g.child("listen").expect("inserted above");
+    if let (Some("address"), Some(addr)) = (first.attr("type"), first.attr("address")) {
+        let addr = addr.to_owned();
+        g.set_attr("listen", addr);
+    }
+}
+
+/// A model's default video memory (KiB) and heads; the first card is the primary one.
+fn video_model(model: &mut Element, first: bool) {
+    let (ram, vram) = match model.attr("type").unwrap_or_default() {
+        "none" => return,
+        "vga" | "cirrus" | "vmvga" | "bochs" => (None, Some("16384")),
+        "xen" => (None, Some("4096")),
+        "qxl" => (Some("65536"), Some("65536")),
+        _ => (None, None),
+    };
+    let defaults = [
+        ("ram", ram),
+        ("vram", vram),
+        ("heads", Some("1")),
+        ("primary", first.then_some("yes")),
+    ];
+    for (attr, value) in defaults {
+        if let (Some(value), None) = (value, model.attr(attr)) {
+            model.set_attr(attr, value);
+        }
+    }
+    order_attrs(model, MODEL_ATTRS);
+}

@@ -1,0 +1,108 @@
+//! Network interfaces: type and MAC address checks and defaults, and their host names.
+
+use crate::error::Result;
+use crate::xml::report::{enum_attr, xml_error};
+use crate::xml::tree::Element;
+use crate::xml::values;
+
+const TYPES: &[&str] = &[
+    "user",
+    "ethernet",
+    "vhostuser",
+    "server",
+    "client",
+    "mcast",
+    "network",
+    "bridge",
+    "internal",
+    "direct",
+    "hostdev",
+    "udp",
+    "vdpa",
+    "null",
+    "vds",
+];
+/// Prefixes of the names a host generates for interfaces; the inactive parse forgets them.
+const GENERATED_NAMES: &[&str] = &["vnet", "macvtap", "macvlan"];
+/// Children libvirt writes after `<target>`.
+const AFTER_TARGET: &[&str] = &[
+    "guest",
+    "model",
+    "driver",
+    "backend",
+    "filterref",
+    "tune",
+    "teaming",
+    "link",
+    "mtu",
+    "alias",
+    "address",
+];
+
+pub fn check(devices: &Element) -> Result<()> {
+    for net in devices.children_named("interface") {
+        enum_attr(net, "type", TYPES)?;
+        if let Some(mac) = net.child("mac").and_then(|m| m.attr("address")) {
+            let parsed = values::parse_mac(mac)
+                .ok_or_else(|| xml_error(format!("unable to parse mac address '{mac}'")))?;
+            if parsed[0] & 1 == 1 {
+                return Err(xml_error(format!(
+                    "expected unicast mac address, found multicast '{mac}'"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `user` by default, and a MAC address, written in lower case, generated when missing.
+pub fn complete(devices: &mut Element) {
+    for net in devices.children_named_mut("interface") {
+        if net.attr("type").is_none() {
+            net.set_attr_after(&[], "type", "user");
+        }
+        let given = net
+            .child("mac")
+            .and_then(|m| m.attr("address"))
+            .and_then(values::parse_mac);
+        let mac = values::format_mac(&given.unwrap_or_else(values::generate_mac));
+        match net.child_mut("mac") {
+            Some(m) => m.set_attr("address", mac),
+            None => net.prepend(Element::new("mac").with_attr("address", mac)),
+        }
+    }
+}
+
+pub fn forget_generated_name(net: &mut Element) {
+    let dev = net.child("target").and_then(|t| t.attr("dev"));
+    if dev.is_some_and(|d| GENERATED_NAMES.iter().any(|p| d.starts_with(p))) {
+        net.remove_children("target");
+    }
+}
+
+/// Gives every interface without a name the first `prefixN` no interface uses.
+pub fn name_interfaces(devices: &mut Element, prefix: &str) {
+    let name_of = |net: &Element| {
+        net.child("target")
+            .and_then(|t| t.attr("dev"))
+            .map(str::to_owned)
+    };
+    let mut used: Vec<String> = devices
+        .children_named("interface")
+        .filter_map(name_of)
+        .collect();
+    for net in devices
+        .children_named_mut("interface")
+        .filter(|n| name_of(n).is_none())
+    {
+        let name = (0..)
+            .map(|i| format!("{prefix}{i}"))
+            .find(|n| !used.contains(n))
+            .expect("unbounded");
+        used.push(name.clone());
+        match net.child_mut("target") {
+            Some(target) => target.set_attr_after(&[], "dev", name),
+            None => net.insert_before(AFTER_TARGET, Element::new("target").with_attr("dev", name)),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `<devices>`: the checks, defaults, addresses and implicit devices libvirt 9.0 applies
+//! when its test driver parses a domain (no hypervisor's own defaults), class by class.
+
+mod chardevs;
+mod controllers;
+mod disks;
+mod display;
+mod insertion;
+mod interfaces;
+
+use super::layout;
+use super::tree::{Element, Node};
+use crate::error::Result;
+
+pub use interfaces::name_interfaces;
+
+/// What libvirt checks while it reads devices, in its order: disks, controllers, interfaces.
+pub fn check(devices: &Element) -> Result<()> {
+    disks::check(devices)?;
+    controllers::check(devices)?;
+    interfaces::check(devices)
+}
+
+/// libvirt's completion of devices after parsing.
+pub fn complete(devices: &mut Element, hvm: bool) -> Result<()> {
+    forget_live_state(devices);
+    disks::complete(devices)?;
+    controllers::complete(devices);
+    interfaces::complete(devices);
+    chardevs::complete(devices, hvm);
+    display::complete(devices, hvm);
+    simple_defaults(devices);
+    layout::order_devices(devices);
+    Ok(())
+}
+
+/// libvirt's validation of devices.
+pub fn validate(devices: &Element) -> Result<()> {
+    disks::validate(devices)?;
+    display::validate(devices)?;
+    controllers::validate(devices)
+}
+
+/// Drops what libvirt's format omits without `VIR_DOMAIN_XML_SECURE`.
+pub fn hide_secrets(devices: &mut Element) {
+    devices.walk_mut(&mut |e| match e.name.as_str() {
+        "graphics" => {
+            e.remove_attr("passwd");
+        }
+        "source" => e.remove_children("cookies"),
+        _ => {}
+    });
+}
+
+/// The inactive parse forgets runtime state: aliases libvirt made up (not the user's
+/// `ua-` ones), pty paths, interface names the host generated, disk source indexes.
+fn forget_live_state(devices: &mut Element) {
+    for dev in devices.elements_mut() {
+        dev.children.retain(|n| match n {
+            Node::Element(e) if e.name == "alias" => {
+                e.attr("name").is_some_and(|a| a.starts_with("ua-"))
+            }
+            _ => true,
+        });
+        dev.remove_attr("tty");
+        match dev.name.as_str() {
+            "serial" | "parallel" | "console" | "channel" if dev.attr("type") == Some("pty") => {
+                if let Some(source) = dev.child_mut("source") {
+                    source.remove_attr("path");
+                }
+                dev.children.retain(|n| match n {
+                    Node::Element(e) => {
+                        e.name != "source" || !(e.attrs.is_empty() && e.children.is_empty())
+                    }
+                    _ => true,
+                });
+            }
+            "interface" => interfaces::forget_generated_name(dev),
+            "disk" => {
+                if let Some(source) = dev.child_mut("source") {
+                    source.remove_attr("index");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Defaults that are one attribute or one child.
+fn simple_defaults(devices: &mut Element) {
+    for dev in devices.elements_mut() {
+        match dev.name.as_str() {
+            "filesystem"
+                if dev.attr("type") == Some("mount") && dev.attr("accessmode").is_none() =>
+            {
+                dev.set_attr_after(&["type"], "accessmode", "passthrough");
+            }
+            "hostdev" if dev.attr("mode") == Some("subsystem") && dev.attr("managed").is_none() => {
+                dev.set_attr_after(&["mode", "type"], "managed", "no");
+            }
+            "shmem" if dev.child("model").is_none() => {
+                dev.prepend(Element::new("model").with_attr("type", "ivshmem"));
+            }
+            _ => {}
+        }
+    }
+}

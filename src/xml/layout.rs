@@ -1,0 +1,203 @@
+//! The order libvirt writes elements in. Elements it knows go to their canonical place;
+//! anything else keeps its place after whatever preceded it in the input.
+
+use super::tree::{Element, Node};
+
+/// Children of `<domain>`, in libvirt 9.0's order (observed by defining a shuffled domain).
+const DOMAIN: &[&str] = &[
+    "name",
+    "uuid",
+    "genid",
+    "title",
+    "description",
+    "metadata",
+    "maxMemory",
+    "memory",
+    "currentMemory",
+    "blkiotune",
+    "memtune",
+    "memoryBacking",
+    "vcpu",
+    "vcpus",
+    "iothreads",
+    "iothreadids",
+    "defaultiothread",
+    "cputune",
+    "numatune",
+    "resource",
+    "sysinfo",
+    "bootloader",
+    "bootloader_args",
+    "os",
+    "idmap",
+    "features",
+    "cpu",
+    "clock",
+    "on_poweroff",
+    "on_reboot",
+    "on_crash",
+    "on_lockfailure",
+    "pm",
+    "perf",
+    "devices",
+    "seclabel",
+    "keywrap",
+    "launchSecurity",
+];
+
+/// Children of `<os>`.
+const OS: &[&str] = &[
+    "type",
+    "firmware",
+    "loader",
+    "nvram",
+    "kernel",
+    "initrd",
+    "cmdline",
+    "dtb",
+    "acpi",
+    "root",
+    "init",
+    "initarg",
+    "initenv",
+    "initdir",
+    "inituser",
+    "initgroup",
+    "boot",
+    "bootmenu",
+    "bios",
+    "smbios",
+];
+
+/// Children of `<devices>`: device classes in the order libvirt lists them.
+pub const DEVICES: &[&str] = &[
+    "emulator",
+    "disk",
+    "controller",
+    "lease",
+    "filesystem",
+    "interface",
+    "smartcard",
+    "serial",
+    "parallel",
+    "console",
+    "channel",
+    "input",
+    "tpm",
+    "graphics",
+    "sound",
+    "audio",
+    "video",
+    "hostdev",
+    "redirdev",
+    "redirfilter",
+    "hub",
+    "watchdog",
+    "memballoon",
+    "rng",
+    "panic",
+    "shmem",
+    "memory",
+    "iommu",
+    "vsock",
+    "crypto",
+];
+
+pub fn order_domain(domain: &mut Element) {
+    sort(domain, DOMAIN);
+}
+
+pub fn order_os(os: &mut Element) {
+    sort(os, OS);
+}
+
+pub fn order_devices(devices: &mut Element) {
+    sort(devices, DEVICES);
+}
+
+/// Puts an element's attributes in the order libvirt writes them.
+pub fn order_attrs(e: &mut Element, order: &[&str]) {
+    sort_by_rank(&mut e.attrs, |(name, _)| Some(name.as_str()), order);
+}
+
+fn sort(parent: &mut Element, order: &[&str]) {
+    sort_by_rank(
+        &mut parent.children,
+        |node| match node {
+            Node::Element(e) => Some(e.name.as_str()),
+            _ => None,
+        },
+        order,
+    );
+}
+
+/// Stable sort by rank in `order`; an item not in `order` takes the rank of the item
+/// before it, so that it moves with its predecessor.
+fn sort_by_rank<T>(items: &mut Vec<T>, name: impl Fn(&T) -> Option<&str>, order: &[&str]) {
+    let mut rank = 0;
+    let mut ranked: Vec<(usize, T)> = items
+        .drain(..)
+        .map(|item| {
+            if let Some(r) = name(&item).and_then(|n| order.iter().position(|&o| o == n)) {
+                rank = r + 1;
+            }
+            (rank, item)
+        })
+        .collect();
+    ranked.sort_by_key(|(r, _)| *r);
+    items.extend(ranked.into_iter().map(|(_, item)| item));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(e: &Element) -> Vec<String> {
+        e.elements().map(|c| c.name.clone()).collect()
+    }
+
+    #[test]
+    fn attributes_take_libvirts_order() {
+        let mut model = Element::new("model");
+        for (k, v) in [
+            ("heads", "2"),
+            ("x-unknown", "1"),
+            ("vram", "1024"),
+            ("type", "qxl"),
+        ] {
+            model.set_attr(k, v);
+        }
+        order_attrs(&mut model, &["type", "ram", "vram", "heads"]);
+        let names: Vec<_> = model.attrs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["type", "vram", "heads", "x-unknown"]);
+    }
+
+    #[test]
+    fn unknown_elements_follow_their_predecessor() {
+        let mut d = Element::new("domain");
+        for n in [
+            "x-lead",
+            "devices",
+            "x-after-devices",
+            "os",
+            "name",
+            "x-after-name",
+            "memory",
+        ] {
+            d.push(Element::new(n));
+        }
+        order_domain(&mut d);
+        assert_eq!(
+            names(&d),
+            [
+                "x-lead",
+                "name",
+                "x-after-name",
+                "memory",
+                "os",
+                "devices",
+                "x-after-devices"
+            ]
+        );
+    }
+}

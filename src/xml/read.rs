@@ -1,0 +1,490 @@
+//! Reading a document into a [`Element`] tree with quick-xml, within fixed bounds, and
+//! reporting malformed input the way libvirt relays libxml2's complaints: the message,
+//! the offending line and a pointer under the column.
+
+use quick_xml::errors::{Error as QxError, IllFormedError, SyntaxError};
+use quick_xml::escape::resolve_xml_entity;
+use quick_xml::events::attributes::AttrError;
+use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::{Reader, XmlVersion};
+
+use super::tree::{Element, Node};
+use crate::abi::virErrorNumber::{VIR_ERR_XML_DETAIL, VIR_ERR_XML_ERROR};
+use crate::error::{Error, ErrorDomain, Result};
+
+/// Largest document accepted; libvirt's own documents are a few kilobytes.
+pub const MAX_INPUT: usize = 10 << 20;
+/// Deepest nesting accepted: libxml2 refuses to open an element below 257 open ones.
+const MAX_DEPTH: usize = 257;
+
+/// A malformed document: libxml2's message and the byte offset it points at.
+#[derive(Debug, PartialEq, Eq)]
+struct Malformed {
+    message: String,
+    at: usize,
+}
+
+impl Malformed {
+    fn new(message: impl Into<String>, at: usize) -> Self {
+        Malformed {
+            message: message.into(),
+            at,
+        }
+    }
+}
+
+/// Parses `xml` into its root element. Comments, processing instructions and the DOCTYPE
+/// outside the root are dropped; whitespace-only text beside elements is dropped.
+/// `url` names the document in messages ("(domain_definition)").
+pub fn parse(xml: &str, url: &str, domain: ErrorDomain) -> Result<Element> {
+    if xml.len() > MAX_INPUT {
+        return Err(Error::new(
+            VIR_ERR_XML_ERROR,
+            domain,
+            format!(
+                "document of {} bytes exceeds the limit of {MAX_INPUT} bytes",
+                xml.len()
+            ),
+        ));
+    }
+    Parser::new(xml)
+        .run()
+        .map_err(|m| report(xml, url, domain, &m))
+}
+
+/// libvirt's rendering of a libxml2 error: "url:line: message", the line it stopped on,
+/// and a pointer with one dash per byte before the column.
+fn report(xml: &str, url: &str, domain: ErrorDomain, m: &Malformed) -> Error {
+    let at = m.at.min(xml.len());
+    let bytes = xml.as_bytes();
+    let mut cur = at;
+    while cur > 0 && matches!(bytes.get(cur), Some(b'\n' | b'\r')) {
+        cur -= 1;
+    }
+    let start = bytes[..cur]
+        .iter()
+        .rposition(|&b| b == b'\n' || b == b'\r')
+        .map_or(0, |i| i + 1);
+    let end = bytes[start..]
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map_or(bytes.len(), |i| start + i);
+    let content = String::from_utf8_lossy(&bytes[start..end]);
+    let pointer: String = bytes[start..end]
+        .iter()
+        .take(at.saturating_sub(start))
+        .map(|&b| if b == b'\t' { '\t' } else { '-' })
+        .chain(std::iter::once('^'))
+        .collect();
+    let content = if content.is_empty() {
+        "(null)".into()
+    } else {
+        content
+    };
+    let line = line_of(xml, at);
+    Error::new(
+        VIR_ERR_XML_DETAIL,
+        domain,
+        format!("{url}:{line}: {}\n{content}\n{pointer}", m.message),
+    )
+}
+
+fn line_of(xml: &str, at: usize) -> usize {
+    1 + xml.as_bytes()[..at.min(xml.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+/// An element being read, with where its start tag began.
+struct Open {
+    element: Element,
+    at: usize,
+}
+
+struct Parser<'a> {
+    xml: &'a str,
+    reader: Reader<&'a [u8]>,
+    stack: Vec<Open>,
+    root: Option<Element>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(xml: &'a str) -> Self {
+        let mut reader = Reader::from_str(xml);
+        let config = reader.config_mut();
+        config.check_end_names = true;
+        config.check_comments = true;
+        Parser {
+            xml,
+            reader,
+            stack: Vec::new(),
+            root: None,
+        }
+    }
+
+    fn run(mut self) -> std::result::Result<Element, Malformed> {
+        if self.xml.is_empty() {
+            return Err(Malformed::new("Document is empty", 0));
+        }
+        loop {
+            let at = self.reader.buffer_position() as usize;
+            let event = self.reader.read_event().map_err(|e| self.malformed(e))?;
+            match event {
+                Event::Start(start) => {
+                    let element = self.start(&start, at)?;
+                    self.stack.push(Open { element, at });
+                }
+                Event::Empty(start) => {
+                    let element = self.start(&start, at)?;
+                    self.close(element);
+                }
+                Event::End(_) => {
+                    let open = self.stack.pop().expect("quick-xml matches end tags");
+                    self.close(open.element);
+                }
+                Event::Text(text) => {
+                    let content = text.xml10_content();
+                    self.text(&content, at)?;
+                }
+                Event::CData(cdata) => {
+                    let content = cdata.xml10_content();
+                    self.text(&content, at)?;
+                }
+                Event::GeneralRef(reference) => {
+                    let resolved = self.reference(&reference, at)?;
+                    self.text(&resolved, at)?;
+                }
+                Event::Comment(comment) => {
+                    if let Some(open) = self.stack.last_mut() {
+                        open.element
+                            .children
+                            .push(Node::Comment(comment.xml10_content().into()));
+                    }
+                }
+                Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+                Event::Eof => return self.finish(),
+            }
+        }
+    }
+
+    /// Reads a start tag: its name, and its attributes unescaped and normalized.
+    fn start(&self, start: &BytesStart, at: usize) -> std::result::Result<Element, Malformed> {
+        let name = start.name().as_ref().to_owned();
+        if self.root.is_some() {
+            return Err(Malformed::new(
+                "Extra content at the end of the document",
+                at,
+            ));
+        }
+        if !is_name(&name) {
+            return Err(Malformed::new("StartTag: invalid element name", at + 1));
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Malformed::new(
+                format!(
+                    "Excessive depth in document: {} use XML_PARSE_HUGE option",
+                    MAX_DEPTH - 1
+                ),
+                at,
+            ));
+        }
+        let mut element = Element::new(name);
+        let tag_end = at + 1 + start.len();
+        for attr in start.attributes() {
+            let attr = attr.map_err(|e| attr_error(self.xml, &e, at, tag_end))?;
+            let key = attr.key.as_ref();
+            let key_at = at + 1 + offset_in(start, key);
+            if !is_name(key) {
+                return Err(Malformed::new("error parsing attribute name", key_at));
+            }
+            if let Some(i) = attr.value.find('<') {
+                let value_at = at + 1 + offset_in(start, &attr.value);
+                return Err(Malformed::new(
+                    "Unescaped '<' not allowed in attributes values",
+                    value_at + i,
+                ));
+            }
+            let value = attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|e| self.escape_error(e, at + 1 + offset_in(start, &attr.value)))?;
+            if let Some(i) = value.find(|c| !is_xml_char(c)) {
+                let value_at = at + 1 + offset_in(start, &attr.value);
+                return Err(Malformed::new(
+                    "invalid character in attribute value",
+                    value_at + i,
+                ));
+            }
+            element.attrs.push((key.to_owned(), value.into_owned()));
+        }
+        Ok(element)
+    }
+
+    fn close(&mut self, element: Element) {
+        let mut element = element;
+        if element.children.iter().any(|n| !matches!(n, Node::Text(_))) {
+            element
+                .children
+                .retain(|n| !matches!(n, Node::Text(t) if t.chars().all(is_blank)));
+        }
+        match self.stack.last_mut() {
+            Some(parent) => parent.element.children.push(Node::Element(element)),
+            None => self.root = Some(element),
+        }
+    }
+
+    fn text(&mut self, text: &str, at: usize) -> std::result::Result<(), Malformed> {
+        if let Some((i, c)) = text.char_indices().find(|&(_, c)| !is_xml_char(c)) {
+            return Err(Malformed::new(
+                format!("PCDATA invalid Char value {}", c as u32),
+                at + i,
+            ));
+        }
+        let Some(open) = self.stack.last_mut() else {
+            return match text.find(|c| !is_blank(c)) {
+                None => Ok(()),
+                Some(i) if self.root.is_some() => Err(Malformed::new(
+                    "Extra content at the end of the document",
+                    at + i,
+                )),
+                Some(i) => Err(Malformed::new("Start tag expected, '<' not found", at + i)),
+            };
+        };
+        match open.element.children.last_mut() {
+            Some(Node::Text(prev)) => prev.push_str(text),
+            _ => open.element.children.push(Node::Text(text.to_owned())),
+        }
+        Ok(())
+    }
+
+    /// Resolves `&name;` and `&#N;`: only XML's predefined entities exist without a DTD.
+    fn reference(&self, r: &BytesRef, at: usize) -> std::result::Result<String, Malformed> {
+        let end = at + r.len() + 2;
+        if let Some(number) = r.strip_prefix('#') {
+            let (digits, radix, kind) = match number.strip_prefix('x') {
+                Some(hex) => (hex, 16, "hexadecimal"),
+                None => (number, 10, "decimal"),
+            };
+            if let Some(bad) = digits
+                .find(|c: char| !c.is_digit(radix))
+                .or(digits.is_empty().then_some(0))
+            {
+                let digits_at = end - 1 - digits.len();
+                return Err(Malformed::new(
+                    format!("CharRef: invalid {kind} value"),
+                    digits_at + bad,
+                ));
+            }
+            return match u32::from_str_radix(digits, radix)
+                .ok()
+                .filter(|&v| v <= 0x10FFFF)
+            {
+                None => Err(Malformed::new(
+                    "xmlParseCharRef: character reference out of bounds",
+                    end,
+                )),
+                Some(v) => match char::from_u32(v).filter(|&c| is_xml_char(c)) {
+                    Some(c) => Ok(c.to_string()),
+                    None => Err(Malformed::new(
+                        format!("xmlParseCharRef: invalid xmlChar value {v}"),
+                        end,
+                    )),
+                },
+            };
+        }
+        match resolve_xml_entity(r) {
+            Some(s) => Ok(s.to_owned()),
+            None => Err(Malformed::new(
+                format!("Entity '{}' not defined", &**r),
+                end,
+            )),
+        }
+    }
+
+    fn finish(mut self) -> std::result::Result<Element, Malformed> {
+        let end = self.xml.len();
+        if let Some(open) = self.stack.pop() {
+            let line = line_of(self.xml, open.at);
+            let name = open.element.name;
+            return Err(Malformed::new(
+                format!("Premature end of data in tag {name} line {line}"),
+                end,
+            ));
+        }
+        self.root
+            .take()
+            .ok_or_else(|| Malformed::new("Start tag expected, '<' not found", end))
+    }
+
+    /// Maps a quick-xml failure to the message libxml2 gives for the same input.
+    fn malformed(&self, e: QxError) -> Malformed {
+        let xml = self.xml;
+        let end = xml.len();
+        let at = self.reader.error_position() as usize;
+        match e {
+            QxError::Syntax(SyntaxError::UnclosedTag) => {
+                let tag = &xml[(at + 1).min(end)..];
+                if tag.starts_with('/') {
+                    return Malformed::new("expected '>'", end);
+                }
+                let name: String = tag
+                    .chars()
+                    .take_while(|&c| !c.is_whitespace() && c != '/')
+                    .collect();
+                if name.is_empty() || !is_name(&name) {
+                    return Malformed::new("StartTag: invalid element name", at + 1);
+                }
+                // Cut short after an attribute name or its `=`.
+                let attrs = tag[name.len()..].trim_end();
+                if attrs.ends_with('=') {
+                    return Malformed::new("AttValue: \" or ' expected", end);
+                }
+                let last = attrs.rsplit(char::is_whitespace).next().unwrap_or_default();
+                if !last.is_empty() && !last.contains(['=', '\'', '"']) {
+                    return Malformed::new(
+                        format!("Specification mandates value for attribute {last}"),
+                        end,
+                    );
+                }
+                let line = line_of(xml, at);
+                Malformed::new(
+                    format!("Couldn't find end of Start Tag {name} line {line}"),
+                    end,
+                )
+            }
+            QxError::Syntax(SyntaxError::UnclosedSingleQuotedAttributeValue) => {
+                Malformed::new("AttValue: ' expected", end)
+            }
+            QxError::Syntax(SyntaxError::UnclosedDoubleQuotedAttributeValue) => {
+                Malformed::new("AttValue: \" expected", end)
+            }
+            QxError::Syntax(SyntaxError::UnclosedComment) => {
+                Malformed::new("Comment not terminated", end)
+            }
+            QxError::Syntax(SyntaxError::UnclosedCData) => {
+                Malformed::new("Unregistered error message", end)
+            }
+            QxError::Syntax(SyntaxError::UnclosedPI | SyntaxError::UnclosedXmlDecl) => {
+                Malformed::new("ParsePI: PI never end ...", end)
+            }
+            QxError::Syntax(SyntaxError::UnclosedDoctype) => {
+                Malformed::new("DOCTYPE improperly terminated", end)
+            }
+            QxError::Syntax(SyntaxError::InvalidBangMarkup) => {
+                Malformed::new("StartTag: invalid element name", at + 1)
+            }
+            QxError::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => {
+                let line = self.stack.last().map_or(1, |open| line_of(xml, open.at));
+                let close = xml[at..].find('>').map_or(end, |i| at + i + 1);
+                Malformed::new(
+                    format!("Opening and ending tag mismatch: {expected} line {line} and {found}"),
+                    close,
+                )
+            }
+            QxError::IllFormed(IllFormedError::UnmatchedEndTag(_)) => {
+                Malformed::new("Extra content at the end of the document", at)
+            }
+            QxError::IllFormed(IllFormedError::DoubleHyphenInComment) => {
+                // libxml2 quotes the comment up to the offending dashes.
+                let start = xml
+                    .get(..(at + 4).min(end))
+                    .and_then(|h| h.rfind("<!--"))
+                    .unwrap_or(at);
+                let dashes = xml
+                    .get(start + 4..)
+                    .and_then(|c| c.find("--"))
+                    .map_or(end, |i| start + 4 + i);
+                let read = xml.get(start..dashes).unwrap_or_default();
+                Malformed::new(format!("Double hyphen within comment: {read}"), dashes)
+            }
+            QxError::IllFormed(IllFormedError::UnclosedReference) => {
+                // libxml2 stops after the entity's name.
+                let name = xml.get(at + 1..).unwrap_or_default();
+                let len = name.find(|c: char| {
+                    !(c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.' | '#'))
+                });
+                Malformed::new("EntityRef: expecting ';'", len.map_or(end, |l| at + 1 + l))
+            }
+            QxError::Escape(e) => self.escape_error(QxError::Escape(e), at),
+            other => Malformed::new(other.to_string(), at),
+        }
+    }
+
+    fn escape_error(&self, e: QxError, at: usize) -> Malformed {
+        use quick_xml::escape::EscapeError;
+        match e {
+            QxError::Escape(EscapeError::UnrecognizedEntity(range, name)) => {
+                Malformed::new(format!("Entity '{name}' not defined"), at + range.end + 1)
+            }
+            QxError::Escape(EscapeError::UnterminatedEntity(range)) => {
+                Malformed::new("EntityRef: expecting ';'", at + range.end)
+            }
+            QxError::Escape(EscapeError::InvalidCharRef(_)) => {
+                Malformed::new("xmlParseCharRef: invalid xmlChar value 0", at)
+            }
+            other => Malformed::new(other.to_string(), at),
+        }
+    }
+}
+
+/// Where `part` (a slice of the tag's bytes) starts within the tag after `<`.
+fn offset_in(start: &BytesStart, part: &str) -> usize {
+    let whole: &str = start;
+    (part.as_ptr() as usize)
+        .saturating_sub(whole.as_ptr() as usize)
+        .min(whole.len())
+}
+
+fn attr_error(xml: &str, e: &AttrError, at: usize, tag_end: usize) -> Malformed {
+    let base = at + 1;
+    match *e {
+        AttrError::ExpectedEq(pos) => {
+            let before = xml[..base + pos].trim_end();
+            let key = &before[before.rfind(char::is_whitespace).map_or(0, |i| i + 1)..];
+            Malformed::new(
+                format!("Specification mandates value for attribute {key}"),
+                base + pos,
+            )
+        }
+        AttrError::ExpectedValue(pos) | AttrError::UnquotedValue(pos) => {
+            Malformed::new("AttValue: \" or ' expected", base + pos)
+        }
+        AttrError::ExpectedQuote(_, quote) => {
+            Malformed::new(format!("AttValue: {} expected", quote as char), tag_end)
+        }
+        AttrError::Duplicated(pos, _) => {
+            let rest = &xml[base + pos..tag_end];
+            let key: String = rest
+                .chars()
+                .take_while(|&c| c != '=' && !c.is_whitespace())
+                .collect();
+            // libxml2 stops after the repeated attribute's value.
+            let value_end = rest.find(['\'', '"']).and_then(|q| {
+                let quote = rest.as_bytes()[q] as char;
+                rest[q + 1..].find(quote).map(|v| base + pos + q + v + 2)
+            });
+            Malformed::new(
+                format!("Attribute {key} redefined"),
+                value_end.unwrap_or(tag_end),
+            )
+        }
+    }
+}
+
+/// XML 1.0 `Name`, approximated on ASCII as libxml2 checks it.
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == ':' || !c.is_ascii())
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.') || !c.is_ascii())
+}
+
+/// XML 1.0 `Char`.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+fn is_blank(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
