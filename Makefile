@@ -68,14 +68,14 @@ test:
 	bash scripts/run-tests.sh
 
 demo:
-	@test -f c-tests/demo.c || { echo "make demo: c-tests/demo.c does not exist yet" >&2; exit 1; }
+	bash scripts/setup.sh
 	$(MAKE) --no-print-directory install PREFIX=$(TEST_PREFIX)
 	PKG_CONFIG_PATH=$(abspath $(TEST_PREFIX))/lib/pkgconfig; export PKG_CONFIG_PATH; \
 	$(CC) -Wall -o $(OUT)/demo c-tests/demo.c $$(pkg-config --cflags --libs libvirt)
 	LD_LIBRARY_PATH=$(abspath $(TEST_PREFIX))/lib $(OUT)/demo
 
 bench:
-	@test -f bench/run.sh || { echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; }
+	bash scripts/setup.sh
 	$(MAKE) --no-print-directory install PREFIX=$(TEST_PREFIX)
 	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) VIRSHIM_PREFIX=$(abspath $(TEST_PREFIX)) bash bench/run.sh
 

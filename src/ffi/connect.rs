@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use super::call::entry;
 use super::cstr;
 use super::handles::{Released, CONNECTIONS};
-use super::types::{virConnect, virConnectAuth, virConnectAuthPtr, virConnectPtr};
+use super::types::{virConnect, virConnectAuth, virConnectAuthPtr, virConnectPtr, LIBVIR_VERSION_NUMBER};
 use crate::abi::virErrorDomain::VIR_FROM_NONE;
 use crate::abi::virErrorNumber::VIR_ERR_NO_CONNECT;
-use crate::core::{Connection, CONNECT_RO, LIB_VERSION};
+use crate::core::{Connection, CONNECT_RO};
 use crate::Error;
 
 
@@ -31,9 +31,9 @@ pub unsafe extern "C" fn virGetVersion(libVer: *mut c_ulong, type_: *const c_cha
         }
         // SAFETY: both are caller-provided out-parameters, checked or optional.
         unsafe {
-            *libVer = LIB_VERSION as c_ulong;
+            *libVer = LIBVIR_VERSION_NUMBER;
             if !typeVer.is_null() {
-                *typeVer = LIB_VERSION as c_ulong;
+                *typeVer = LIBVIR_VERSION_NUMBER;
             }
         }
         Ok(0)
@@ -141,7 +141,7 @@ pub unsafe extern "C" fn virConnectGetLibVersion(conn: virConnectPtr, libVer: *m
         call.conn(conn)?;
         let out = call.non_null(libVer, "libVer")?;
         // SAFETY: `out` is a caller-provided out-parameter, checked non-NULL.
-        unsafe { *out = LIB_VERSION as c_ulong };
+        unsafe { *out = LIBVIR_VERSION_NUMBER };
         Ok(0)
     })
 }

@@ -103,6 +103,20 @@ pub const DEVICES: &[&str] = &[
     "crypto",
 ];
 
+/// Children of a disk, an interface, a character device (observed by defining shuffled
+/// ones); the device information libvirt writes last for every device closes each.
+const DISK: &[&str] = &[
+    "driver", "source", "backingStore", "backenddomain", "geometry", "blockio", "target",
+    "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product",
+    "boot", "alias", "address",
+];
+const INTERFACE: &[&str] = &[
+    "mac", "source", "virtualport", "ip", "route", "script", "downscript", "backenddomain",
+    "target", "guest", "model", "driver", "backend", "filterref", "tune", "teaming", "link",
+    "mtu", "coalesce", "boot", "alias", "rom", "address",
+];
+const CHARDEV: &[&str] = &["source", "protocol", "log", "target", "alias", "address"];
+
 pub fn order_domain(domain: &mut Element) {
     sort(domain, DOMAIN);
 }
@@ -111,8 +125,17 @@ pub fn order_os(os: &mut Element) {
     sort(os, OS);
 }
 
+/// Orders the device classes, and the children of the devices whose order is known.
 pub fn order_devices(devices: &mut Element) {
     sort(devices, DEVICES);
+    for dev in devices.elements_mut() {
+        match dev.name.as_str() {
+            "disk" => sort(dev, DISK),
+            "interface" => sort(dev, INTERFACE),
+            "serial" | "parallel" | "console" | "channel" => sort(dev, CHARDEV),
+            _ => {}
+        }
+    }
 }
 
 /// Puts an element's attributes in the order libvirt writes them.

@@ -20,3 +20,6 @@ mod write;
 pub use abi::check_abi_stability;
 pub use domain::{DomainDef, FormatFlags};
 pub use values::parse_uuid;
+
+#[cfg(test)]
+mod tests;

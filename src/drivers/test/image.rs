@@ -54,6 +54,10 @@ impl Image {
         let mut xml = vec![0u8; len];
         read_full(&mut file, &mut xml)
             .map_err(|e| Error::system(VIR_FROM_TEST, &e, format!("incomplete metadata in '{shown}'")))?;
+        // libvirt hands the XML to its parser as a C string: it ends at the first NUL.
+        if let Some(nul) = xml.iter().position(|&b| b == 0) {
+            xml.truncate(nul);
+        }
         let xml = String::from_utf8(xml).map_err(|_| {
             Error::new(
                 VIR_ERR_INTERNAL_ERROR,

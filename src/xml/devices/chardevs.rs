@@ -78,10 +78,6 @@ fn mirror(serial: &Element) -> Element {
     console
 }
 
-/// A device's `<target>`, created where libvirt writes it.
 fn target(dev: &mut Element) -> &mut Element {
-    if dev.child("target").is_none() {
-        dev.insert_before(&["alias", "address"], Element::new("target"));
-    }
-    dev.child_mut("target").expect("just inserted")
+    dev.child_or_insert("target")
 }

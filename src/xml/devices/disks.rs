@@ -98,7 +98,7 @@ pub fn complete(devices: &mut Element) -> Result<()> {
         }
         let bus = target.attr("bus").unwrap_or_default().to_owned();
         if device == "cdrom" && disk.child("readonly").is_none() {
-            disk.insert_before(AFTER_READONLY, Element::new("readonly"));
+            disk.push(Element::new("readonly"));
         }
         let drive_bus = DRIVE_BUSES.iter().find(|(b, _)| *b == bus);
         if disk.child("address").is_none() {

@@ -1,6 +1,7 @@
 //! Network interfaces: type and MAC address checks and defaults, and their host names.
 
 use crate::error::Result;
+use crate::xml::layout;
 use crate::xml::report::{enum_attr, xml_error};
 use crate::xml::tree::Element;
 use crate::xml::values;
@@ -68,7 +69,7 @@ pub fn complete(devices: &mut Element) {
         let mac = values::format_mac(&given.unwrap_or_else(values::generate_mac));
         match net.child_mut("mac") {
             Some(m) => m.set_attr("address", mac),
-            None => net.prepend(Element::new("mac").with_attr("address", mac)),
+            None => net.push(Element::new("mac").with_attr("address", mac)),
         }
     }
 }
@@ -82,6 +83,11 @@ pub fn forget_generated_name(net: &mut Element) {
 
 /// Gives every interface without a name the first `prefixN` no interface uses.
 pub fn name_interfaces(devices: &mut Element, prefix: &str) {
+    name_each(devices, prefix);
+    layout::order_devices(devices);
+}
+
+fn name_each(devices: &mut Element, prefix: &str) {
     let name_of = |net: &Element| {
         net.child("target")
             .and_then(|t| t.attr("dev"))
@@ -102,7 +108,7 @@ pub fn name_interfaces(devices: &mut Element, prefix: &str) {
         used.push(name.clone());
         match net.child_mut("target") {
             Some(target) => target.set_attr_after(&[], "dev", name),
-            None => net.insert_before(AFTER_TARGET, Element::new("target").with_attr("dev", name)),
+            None => net.push(Element::new("target").with_attr("dev", name)),
         }
     }
 }
