@@ -11,7 +11,10 @@ const QEMU: &[&str] = &["qemu", "kvm"];
 const UUID: &str = "c7a5fdbd-cdaf-9455-926a-d65c16db1809";
 
 fn secure() -> FormatFlags {
-    FormatFlags { secure: true, ..FormatFlags::default() }
+    FormatFlags {
+        secure: true,
+        ..FormatFlags::default()
+    }
 }
 
 fn parse(xml: &str) -> DomainDef {
@@ -47,17 +50,31 @@ fn minimal_domain_gets_libvirts_defaults() {
 "
     );
     assert_eq!(def.to_xml(None, secure()), want);
-    assert_eq!((def.name(), def.virt_type(), def.uuid_string().as_str()), ("a", "test", UUID));
-    assert_eq!((def.max_memory_kib(), def.current_memory_kib(), def.vcpus(), def.max_vcpus()), (1024, 1024, 1, 1));
+    assert_eq!(
+        (def.name(), def.virt_type(), def.uuid_string().as_str()),
+        ("a", "test", UUID)
+    );
+    assert_eq!(
+        (
+            def.max_memory_kib(),
+            def.current_memory_kib(),
+            def.vcpus(),
+            def.max_vcpus()
+        ),
+        (1024, 1024, 1, 1)
+    );
 }
 
 #[test]
 fn missing_uuid_is_generated() {
-    let xml = "<domain type='test'><name>a</name><memory>1</memory><os><type>hvm</type></os></domain>";
+    let xml =
+        "<domain type='test'><name>a</name><memory>1</memory><os><type>hvm</type></os></domain>";
     let (a, b) = (parse(xml), parse(xml));
     assert_ne!(a.uuid(), b.uuid());
     assert_eq!(uuid::Uuid::from_bytes(a.uuid()).get_version_num(), 4);
-    assert!(a.to_xml(None, secure()).contains(&format!("<uuid>{}</uuid>", a.uuid_string())));
+    assert!(a
+        .to_xml(None, secure())
+        .contains(&format!("<uuid>{}</uuid>", a.uuid_string())));
 }
 
 #[test]
@@ -65,32 +82,59 @@ fn the_test_drivers_default_domain_round_trips_exactly() {
     let xml = include_str!("testdata/test-default.xml");
     let def = parse(xml);
     assert_eq!(def.to_xml(Some(1), secure()), xml);
-    let inactive = def.to_xml(Some(1), FormatFlags { inactive: true, ..secure() });
+    let inactive = def.to_xml(
+        Some(1),
+        FormatFlags {
+            inactive: true,
+            ..secure()
+        },
+    );
     assert_eq!(inactive, xml.replacen(" id='1'", "", 1));
-    assert_eq!((def.max_memory_kib(), def.current_memory_kib(), def.vcpus()), (8388608, 2097152, 2));
+    assert_eq!(
+        (def.max_memory_kib(), def.current_memory_kib(), def.vcpus()),
+        (8388608, 2097152, 2)
+    );
 }
 
 #[test]
 fn a_rich_domain_is_normalized_like_libvirt() {
     let mut def = parse(include_str!("testdata/rich-in.xml"));
     def.name_interfaces("testnet");
-    assert_eq!(def.to_xml(None, FormatFlags::default()), include_str!("testdata/rich-out.xml"));
+    assert_eq!(
+        def.to_xml(None, FormatFlags::default()),
+        include_str!("testdata/rich-out.xml")
+    );
     let with_secrets = def.to_xml(None, secure());
-    assert!(with_secrets.contains("<graphics type='vnc' port='-1' autoport='yes' passwd='secret&apos;&quot;x'>"));
-    assert_eq!((def.max_memory_kib(), def.current_memory_kib(), def.vcpus(), def.max_vcpus()), (524288, 262144, 1, 4));
+    assert!(with_secrets
+        .contains("<graphics type='vnc' port='-1' autoport='yes' passwd='secret&apos;&quot;x'>"));
+    assert_eq!(
+        (
+            def.max_memory_kib(),
+            def.current_memory_kib(),
+            def.vcpus(),
+            def.max_vcpus()
+        ),
+        (524288, 262144, 1, 4)
+    );
 }
 
 #[test]
 fn devices_get_libvirts_order_defaults_and_addresses() {
     let mut def = parse(include_str!("testdata/devices-in.xml"));
     def.name_interfaces("testnet");
-    assert_eq!(def.to_xml(None, secure()), include_str!("testdata/devices-out.xml"));
+    assert_eq!(
+        def.to_xml(None, secure()),
+        include_str!("testdata/devices-out.xml")
+    );
 }
 
 #[test]
 fn known_elements_take_libvirts_order() {
     let def = parse(include_str!("testdata/scrambled-in.xml"));
-    assert_eq!(def.to_xml(None, secure()), include_str!("testdata/scrambled-out.xml"));
+    assert_eq!(
+        def.to_xml(None, secure()),
+        include_str!("testdata/scrambled-out.xml")
+    );
 }
 
 #[test]
@@ -152,17 +196,36 @@ fn ids_and_secrets_follow_the_flags() {
     ));
     let live = def.to_xml(Some(3), FormatFlags::default());
     assert!(live.starts_with("<domain type='test' id='3'>\n"));
-    assert!(live.contains(
-        "  <vcpu placement='static' current='1'>2</vcpu>\n"
-    ));
+    assert!(live.contains("  <vcpu placement='static' current='1'>2</vcpu>\n"));
     assert!(live.contains(
         "    <graphics type='vnc' port='-1' autoport='yes'>\n      <listen type='address'/>\n    </graphics>\n    <video>\n      <model type='cirrus' vram='16384' heads='1' primary='yes'/>\n    </video>\n"
     ));
-    assert!(def.to_xml(Some(3), secure()).contains("autoport='yes' passwd='pw'>"));
-    let inactive = def.to_xml(Some(3), FormatFlags { inactive: true, migratable: true, secure: false });
+    assert!(def
+        .to_xml(Some(3), secure())
+        .contains("autoport='yes' passwd='pw'>"));
+    let inactive = def.to_xml(
+        Some(3),
+        FormatFlags {
+            inactive: true,
+            migratable: true,
+            secure: false,
+        },
+    );
     assert!(inactive.starts_with("<domain type='test'>\n"));
-    assert_eq!(def.to_xml(Some(3), FormatFlags { migratable: true, ..FormatFlags::default() }), live);
-    assert_eq!((def.current_memory_kib(), def.vcpus(), def.max_vcpus()), (512, 1, 2));
+    assert_eq!(
+        def.to_xml(
+            Some(3),
+            FormatFlags {
+                migratable: true,
+                ..FormatFlags::default()
+            }
+        ),
+        live
+    );
+    assert_eq!(
+        (def.current_memory_kib(), def.vcpus(), def.max_vcpus()),
+        (512, 1, 2)
+    );
 }
 
 #[test]
@@ -188,7 +251,9 @@ fn interfaces_are_named_like_the_test_driver_names_them() {
     ));
     def.name_interfaces("testnet");
     let out = def.to_xml(None, secure());
-    assert!(out.contains("<source network='default'/>\n      <target dev='testnet1'/>\n      <model type='virtio'/>"));
+    assert!(out.contains(
+        "<source network='default'/>\n      <target dev='testnet1'/>\n      <model type='virtio'/>"
+    ));
     assert!(out.contains("<mac address='52:54:00:00:00:03'/>\n      <target dev='testnet2'/>"));
 }
 
@@ -201,13 +266,29 @@ fn memory_sizes_are_kib_and_current_is_capped() {
         ("<memory unit='G'>1</memory>", 1048576, 1048576),
         ("<memory unit='b'>1000000</memory>", 977, 977),
         ("<memory unit='bytes'>1025</memory>", 2, 2),
-        ("<memory>1024</memory><currentMemory>2048</currentMemory>", 1024, 1024),
-        ("<memory>1024</memory><currentMemory>0</currentMemory>", 1024, 1024),
-        ("<memory>1024</memory><currentMemory unit='b'>1000</currentMemory>", 1024, 1),
+        (
+            "<memory>1024</memory><currentMemory>2048</currentMemory>",
+            1024,
+            1024,
+        ),
+        (
+            "<memory>1024</memory><currentMemory>0</currentMemory>",
+            1024,
+            1024,
+        ),
+        (
+            "<memory>1024</memory><currentMemory unit='b'>1000</currentMemory>",
+            1024,
+            1,
+        ),
         ("<memory>1<x>2</x></memory>", 12, 12),
     ] {
         let def = parse(&domain(&format!("{body}{os}")));
-        assert_eq!((def.max_memory_kib(), def.current_memory_kib()), (max, current), "{body}");
+        assert_eq!(
+            (def.max_memory_kib(), def.current_memory_kib()),
+            (max, current),
+            "{body}"
+        );
     }
 }
 
@@ -295,13 +376,21 @@ fn invalid_domains_fail_as_in_libvirt() {
     .collect();
     for (xml, code, domain, message) in cases {
         let e = DomainDef::parse(&xml, TEST).expect_err(&xml);
-        assert_eq!((e.message.as_str(), e.code, e.domain), (message, code, domain), "{xml}");
+        assert_eq!(
+            (e.message.as_str(), e.code, e.domain),
+            (message, code, domain),
+            "{xml}"
+        );
     }
 }
 
 #[test]
 fn the_test_driver_takes_every_type_libvirt_knows() {
-    let xml = |t: &str| format!("<domain type='{t}'><name>a</name><memory>1</memory><os><type>hvm</type></os></domain>");
+    let xml = |t: &str| {
+        format!(
+            "<domain type='{t}'><name>a</name><memory>1</memory><os><type>hvm</type></os></domain>"
+        )
+    };
     assert_eq!(parse(&xml("kvm")).virt_type(), "kvm");
     let e = DomainDef::parse(&xml("xen"), QEMU).unwrap_err();
     assert_eq!(e.code, VIR_ERR_CONFIG_UNSUPPORTED);
@@ -326,13 +415,25 @@ fn no_input_makes_the_parser_panic() {
     for round in 0..3000 {
         let len = (next() % 200) as usize;
         let bytes: Vec<u8> = (0..len)
-            .map(|_| if round % 2 == 0 { next() as u8 } else { alphabet[next() as usize % alphabet.len()] })
+            .map(|_| {
+                if round % 2 == 0 {
+                    next() as u8
+                } else {
+                    alphabet[next() as usize % alphabet.len()]
+                }
+            })
             .collect();
         let _ = DomainDef::parse(&String::from_utf8_lossy(&bytes), TEST);
-        let prefix = format!("<domain type='test'><name>a</name>{}", String::from_utf8_lossy(&bytes));
+        let prefix = format!(
+            "<domain type='test'><name>a</name>{}",
+            String::from_utf8_lossy(&bytes)
+        );
         let _ = DomainDef::parse(&prefix, TEST);
     }
 }
+
+/// A change to a definition's text.
+type Edit = Box<dyn Fn(&str) -> String>;
 
 /// The QEMU image's definition, edited by `edit`, against the original.
 fn abi(edit: impl Fn(&str) -> String) -> Result<(), String> {
@@ -340,7 +441,10 @@ fn abi(edit: impl Fn(&str) -> String) -> Result<(), String> {
     let old = DomainDef::parse(xml, QEMU).unwrap();
     let new = DomainDef::parse(&edit(xml), QEMU).unwrap();
     check_abi_stability(&old, &new).map_err(|e| {
-        assert_eq!((e.code, e.domain), (VIR_ERR_CONFIG_UNSUPPORTED, VIR_FROM_DOMAIN));
+        assert_eq!(
+            (e.code, e.domain),
+            (VIR_ERR_CONFIG_UNSUPPORTED, VIR_FROM_DOMAIN)
+        );
         e.message
     })
 }
@@ -357,7 +461,7 @@ fn replace(from: &'static str, to: &'static str) -> impl Fn(&str) -> String {
 #[test]
 fn abi_differences_are_reported_in_libvirts_words() {
     let cpu_and_features = |xml: &str| xml.replace("qemu64", "qemu32").replace("<acpi/>", "");
-    let cases: Vec<(Box<dyn Fn(&str) -> String>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (Box::new(replace("<name>q2<", "<name>q3<")), "Target domain name 'q3' does not match source 'q2'"),
         (
             Box::new(|x: &str| x.replace("<name>q2<", "<name>q3<").replace("1111-2222", "1111-2223")),
@@ -436,22 +540,35 @@ fn abi_differences_are_reported_in_libvirts_words() {
         (Box::new(|x: &str| with_device("<panic model='isa'/><tpm model='tpm-tis'><backend type='emulator'/></tpm>")(&cut(x, "<rng model", "</rng>"))), "Target domain RNG device count 0 does not match source 1"),
     ];
     for (edit, message) in cases {
-        assert_eq!(abi(edit), Err(format!("unsupported configuration: {message}")));
+        assert_eq!(
+            abi(edit),
+            Err(format!("unsupported configuration: {message}"))
+        );
     }
 }
 
 /// What may change under a saved guest, as libvirt's save-image-define accepts it.
 #[test]
 fn host_side_and_descriptive_changes_keep_the_abi() {
-    let allowed: Vec<Box<dyn Fn(&str) -> String>> = vec![
+    let allowed: Vec<Edit> = vec![
         Box::new(|x: &str| x.to_owned()),
         Box::new(replace("d1.img", "d2.img")),
-        Box::new(|x: &str| x.replace("<title>t<", "<title>u<").replace("<description>d<", "<description>e<").replace("on_crash>destroy", "on_crash>restart")),
-        Box::new(replace("<clock offset='utc'/>", "<clock offset='localtime'/>")),
+        Box::new(|x: &str| {
+            x.replace("<title>t<", "<title>u<")
+                .replace("<description>d<", "<description>e<")
+                .replace("on_crash>destroy", "on_crash>restart")
+        }),
+        Box::new(replace(
+            "<clock offset='utc'/>",
+            "<clock offset='localtime'/>",
+        )),
         Box::new(replace("type='raw'/>", "type='qcow2'/>")),
         Box::new(|x: &str| cut(x, "<graphics", "</graphics>")),
         Box::new(replace("action='reset'", "action='poweroff'")),
-        Box::new(replace("placement='static' current='1'", "placement='auto' current='1'")),
+        Box::new(replace(
+            "placement='static' current='1'",
+            "placement='auto' current='1'",
+        )),
         Box::new(replace("<on_poweroff>destroy", "<on_poweroff>restart")),
         Box::new(replace("/dev/urandom", "/dev/random")),
     ];
@@ -469,5 +586,11 @@ fn cut(xml: &str, start: &str, end: &str) -> String {
 
 /// Adds `device` after the PS/2 keyboard.
 fn with_device(device: &'static str) -> impl Fn(&str) -> String {
-    move |xml| xml.replacen("<input type='keyboard' bus='ps2'/>", &format!("<input type='keyboard' bus='ps2'/>{device}"), 1)
+    move |xml| {
+        xml.replacen(
+            "<input type='keyboard' bus='ps2'/>",
+            &format!("<input type='keyboard' bus='ps2'/>{device}"),
+            1,
+        )
+    }
 }

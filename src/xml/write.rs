@@ -5,7 +5,7 @@
 use super::tree::{Element, Node};
 
 /// How a subtree's markup is escaped and quoted.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Style {
     /// libvirt's own formatter: `'` quotes; `< > & ' "` escaped everywhere.
     Libvirt,
@@ -157,5 +157,62 @@ fn libxml2_attr_entity(c: char) -> Option<&'static str> {
         '\n' => Some("&#10;"),
         '\t' => Some("&#9;"),
         c => libxml2_text_entity(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn el(name: &str) -> Element {
+        Element::new(name)
+    }
+
+    #[test]
+    fn layout_and_escaping_follow_libvirt() {
+        let mut title = el("title");
+        title.set_text("My \"title\" & <stuff> it's\r");
+        let mut mixed = el("p");
+        mixed.children = vec![
+            Node::Text("a".into()),
+            Node::Element(el("b").with_child(el("c"))),
+        ];
+        let root = el("domain")
+            .with_attr("type", "test")
+            .with_child(title)
+            .with_child(el("source").with_attr("file", "/x\ny\t'\""))
+            .with_child(mixed)
+            .with_child(el("devices"));
+        assert_eq!(
+            to_string(&root),
+            "<domain type='test'>\n  <title>My &quot;title&quot; &amp; &lt;stuff&gt; it&apos;s&#13;</title>\n  \
+             <source file='/x&#10;y&#9;&apos;&quot;'/>\n  <p>a<b><c/></b></p>\n  <devices>\n  </devices>\n</domain>\n"
+        );
+    }
+
+    // As libvirt 9.0 printed `<metadata>` given with single quotes and mixed content.
+    #[test]
+    fn metadata_is_dumped_like_libxml2() {
+        let mut foo = el("app1:foo").with_attr("xmlns:app1", "http://app1.org/app1/");
+        foo.set_text("fooish");
+        let mut bar = el("app2:bar").with_attr("xmlns:app2", "http://app1.org/app2/");
+        bar.children = vec![
+            Node::Element(el("x").with_attr("y", "1")),
+            Node::Text("barish".into()),
+        ];
+        let mut nested = el("m:a").with_attr("k", "v\nw<>'\"");
+        nested.children = vec![Node::Element(el("m:c")), Node::Comment(" cm ".into())];
+        let root = el("domain").with_child(
+            el("metadata")
+                .with_child(foo)
+                .with_child(bar)
+                .with_child(nested),
+        );
+        assert_eq!(
+            to_string(&root),
+            "<domain>\n  <metadata>\n    <app1:foo xmlns:app1=\"http://app1.org/app1/\">fooish</app1:foo>\n    \
+             <app2:bar xmlns:app2=\"http://app1.org/app2/\"><x y=\"1\"/>barish</app2:bar>\n    \
+             <m:a k=\"v&#10;w&lt;&gt;'&quot;\">\n      <m:c/>\n      <!-- cm -->\n    </m:a>\n  </metadata>\n</domain>\n"
+        );
     }
 }

@@ -16,10 +16,14 @@ use crate::abi::virErrorNumber::VIR_ERR_INTERNAL_ERROR;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 15] = b"TestGuestMagic\0";
+/// The magic and the XML length.
+const HEADER: usize = 19;
 /// The largest XML libvirt's test driver accepts in an image.
 const MAX_XML: usize = 8192;
 /// Marks virshim's trailer, followed by one byte: 1 running, 0 paused.
 const STATE_MAGIC: &[u8; 16] = b"VirshimSaveState";
+/// The trailer's size.
+const TRAILER: usize = 17;
 
 /// What a test-driver save image holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,38 +40,43 @@ impl Image {
         let mut file = File::open(path).map_err(|e| {
             Error::system(VIR_FROM_TEST, &e, format!("cannot read domain image '{shown}'"))
         })?;
-        let mut magic = [0u8; 15];
-        read_full(&mut file, &mut magic)
-            .map_err(|e| Error::system(VIR_FROM_TEST, &e, format!("incomplete save header in '{shown}'")))?;
-        if &magic != MAGIC {
+        // One bounded read: nothing past the largest image virshim writes matters.
+        let mut bytes = Vec::with_capacity(HEADER + MAX_XML + TRAILER);
+        let read = (&mut file)
+            .take((HEADER + MAX_XML + TRAILER) as u64)
+            .read_to_end(&mut bytes);
+        let short = |what: String| {
+            // libvirt appends errno, which holds 0 after a short read.
+            let err = read.as_ref().err().map_or_else(|| io::Error::from_raw_os_error(0), clone_io);
+            Error::system(VIR_FROM_TEST, &err, what)
+        };
+        if bytes.len() < MAGIC.len() {
+            return Err(short(format!("incomplete save header in '{shown}'")));
+        }
+        if &bytes[..MAGIC.len()] != MAGIC {
             return Err(Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_TEST, "mismatched header magic"));
         }
-        let mut len = [0u8; 4];
-        read_full(&mut file, &mut len).map_err(|e| {
-            Error::system(VIR_FROM_TEST, &e, format!("failed to read metadata length in '{shown}'"))
-        })?;
-        let len = i32::from_ne_bytes(len);
-        let len = usize::try_from(len)
+        let Some(len) = bytes.get(MAGIC.len()..HEADER) else {
+            return Err(short(format!("failed to read metadata length in '{shown}'")));
+        };
+        let len = usize::try_from(i32::from_ne_bytes(len.try_into().expect("4 bytes")))
             .ok()
             .filter(|l| (1..=MAX_XML).contains(l))
             .ok_or_else(|| Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_TEST, "length of metadata out of range"))?;
-        let mut xml = vec![0u8; len];
-        read_full(&mut file, &mut xml)
-            .map_err(|e| Error::system(VIR_FROM_TEST, &e, format!("incomplete metadata in '{shown}'")))?;
+        let Some(xml) = bytes.get(HEADER..HEADER + len) else {
+            return Err(short(format!("incomplete metadata in '{shown}'")));
+        };
         // libvirt hands the XML to its parser as a C string: it ends at the first NUL.
-        if let Some(nul) = xml.iter().position(|&b| b == 0) {
-            xml.truncate(nul);
-        }
-        let xml = String::from_utf8(xml).map_err(|_| {
+        let xml = xml.split(|&b| b == 0).next().unwrap_or_default();
+        let xml = String::from_utf8(xml.to_vec()).map_err(|_| {
             Error::new(
                 VIR_ERR_INTERNAL_ERROR,
                 VIR_FROM_TEST,
                 format!("domain XML in '{shown}' is not valid UTF-8"),
             )
         })?;
-        let mut trailer = [0u8; 17];
-        let was_running = match read_full(&mut file, &mut trailer) {
-            Ok(()) if &trailer[..16] == STATE_MAGIC => Some(trailer[16] != 0),
+        let was_running = match bytes.get(HEADER + len..) {
+            Some([state @ .., flag]) if state == STATE_MAGIC => Some(*flag != 0),
             _ => None,
         };
         Ok(Image { xml, was_running })
@@ -88,7 +97,7 @@ impl Image {
                     ),
                 )
             })?;
-        let mut out = Vec::with_capacity(MAGIC.len() + 4 + self.xml.len() + 17);
+        let mut out = Vec::with_capacity(HEADER + self.xml.len() + TRAILER);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&len.to_ne_bytes());
         out.extend_from_slice(self.xml.as_bytes());
@@ -99,46 +108,35 @@ impl Image {
         Ok(out)
     }
 
-    /// Writes the image as libvirt does: created or truncated with mode 0600, and removed
-    /// again when it cannot be written whole. `what` opens the message of a failure
+    /// Writes the image, created with mode 0600 if new, and removed again when it cannot
+    /// be written whole, as libvirt does. `what` opens the message of a failure
     /// ("saving domain 'test' to '/x'").
+    ///
+    /// An existing file is overwritten from its start and then cut to length rather than
+    /// truncated first: ext4 flushes a file to disk on close after a truncation to zero,
+    /// which would make every save wait for the disk.
     pub fn write(&self, path: &Path, what: &str) -> Result<()> {
         let bytes = self.encode()?;
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .mode(0o600)
             .open(path)
             .map_err(|e| Error::system(VIR_FROM_TEST, &e, format!("{what}: open failed")))?;
-        if let Err(e) = file.write_all(&bytes) {
+        if let Err(e) = file.write_all(&bytes).and_then(|()| file.set_len(bytes.len() as u64)) {
             drop(file);
             let _ = std::fs::remove_file(path);
             return Err(Error::system(VIR_FROM_TEST, &e, format!("{what}: write failed")));
         }
         Ok(())
     }
-
-    /// Replaces the image at `path` by writing a sibling file and renaming it over, so a
-    /// failure part-way leaves the old image whole.
-    pub fn replace(&self, path: &Path, what: &str) -> Result<()> {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = path.with_file_name(format!(".{name}.virshim-{}", std::process::id()));
-        self.write(&tmp, what)?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::system(VIR_FROM_TEST, &e, format!("{what}: rename failed"))
-        })
-    }
 }
 
-/// Fills `buf`, or fails with the read's error, or errno 0 at end of file (libvirt shows
-/// "Success" there).
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<()> {
-    file.read_exact(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => io::Error::from_raw_os_error(0),
-        _ => e,
-    })
+/// A copy of an I/O error good enough for its message and errno.
+fn clone_io(e: &io::Error) -> io::Error {
+    e.raw_os_error()
+        .map_or_else(|| io::Error::new(e.kind(), e.to_string()), io::Error::from_raw_os_error)
 }
 
 #[cfg(test)]

@@ -217,6 +217,6 @@ impl Driver for TestDriver {
             xml: def.to_xml(None, FormatFlags { secure: true, ..FormatFlags::default() }),
             was_running: requested_state(flags).or(old.was_running),
         };
-        image.replace(file, &format!("saving domain '{}' to '{}'", def.name(), file.display()))
+        image.write(file, &format!("saving domain '{}' to '{}'", def.name(), file.display()))
     }
 }

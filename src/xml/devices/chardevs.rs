@@ -15,12 +15,15 @@ pub fn complete(devices: &mut Element, hvm: bool) {
                 .and_then(values::parse_u64);
             let port = given.unwrap_or_else(|| highest.map_or(0, |h| h + 1));
             highest = Some(highest.map_or(port, |h| h.max(port)));
-            target(dev).set_attr_after(&["type"], "port", port.to_string());
+            dev.child_or_insert("target")
+                .set_attr_after(&["type"], "port", port.to_string());
         }
     }
     // A console's port is its place among consoles, whatever the document says.
     for (i, console) in devices.children_named_mut("console").enumerate() {
-        target(console).set_attr_after(&["type"], "port", i.to_string());
+        console
+            .child_or_insert("target")
+            .set_attr_after(&["type"], "port", i.to_string());
     }
     if !hvm {
         return;
@@ -32,14 +35,11 @@ pub fn complete(devices: &mut Element, hvm: bool) {
             let mut serial = console.clone();
             serial.name = "serial".into();
             serial.remove_children("target");
-            serial.insert_before(
-                &["alias", "address"],
-                Element::new("target").with_attr("port", "0"),
-            );
+            serial.push(Element::new("target").with_attr("port", "0"));
             devices.push(serial);
         }
-        // A serial port gets a console in front of the others.
         Some(console) if mirrors_serial(console) => {}
+        // A serial port gets a console in front of the others.
         _ if has_serial => devices.insert_before(&["console"], Element::new("console")),
         _ => {}
     }
@@ -76,8 +76,4 @@ fn mirror(serial: &Element) -> Element {
         }
     }
     console
-}
-
-fn target(dev: &mut Element) -> &mut Element {
-    dev.child_or_insert("target")
 }

@@ -33,17 +33,6 @@ const BUS_BY_PREFIX: &[(&str, &str)] = &[
     ("ubd", "uml"),
     ("fd", "fdc"),
 ];
-/// Children libvirt writes after `<readonly/>`.
-const AFTER_READONLY: &[&str] = &[
-    "shareable",
-    "transient",
-    "serial",
-    "wwn",
-    "vendor",
-    "product",
-    "alias",
-    "address",
-];
 /// Highest drive controller index libvirt is asked to fill in below.
 const MAX_CONTROLLER: u64 = 255;
 

@@ -25,20 +25,6 @@ const TYPES: &[&str] = &[
 ];
 /// Prefixes of the names a host generates for interfaces; the inactive parse forgets them.
 const GENERATED_NAMES: &[&str] = &["vnet", "macvtap", "macvlan"];
-/// Children libvirt writes after `<target>`.
-const AFTER_TARGET: &[&str] = &[
-    "guest",
-    "model",
-    "driver",
-    "backend",
-    "filterref",
-    "tune",
-    "teaming",
-    "link",
-    "mtu",
-    "alias",
-    "address",
-];
 
 pub fn check(devices: &Element) -> Result<()> {
     for net in devices.children_named("interface") {
