@@ -89,7 +89,9 @@ int main(void)
     virResetError(&copy);
     CHECK(copy.code == 0 && copy.message == NULL);
     virFreeError(saved);
-    CHECK(virSaveLastError() != NULL); /* never NULL, even with no error */
+    saved = virSaveLastError(); /* never NULL, even with no error */
+    CHECK(saved != NULL && saved->code == 0);
+    virFreeError(saved);
 
     /* A connection's handler takes precedence over the global one. */
     int conn_token;

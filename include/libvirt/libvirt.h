@@ -254,6 +254,75 @@ typedef struct virNetwork virNetwork;
 typedef virConnect *virConnectPtr;
 
 /**
+ * One credential an authentication callback is asked for.
+ */
+typedef struct {
+    /**
+     * One of `virConnectCredentialType`.
+     */
+    int type;
+    /**
+     * The prompt to show the user.
+     */
+    const char *prompt;
+    /**
+     * Additional challenge to show.
+     */
+    const char *challenge;
+    /**
+     * The default result, if any.
+     */
+    const char *defresult;
+    /**
+     * The result, allocated by the callback.
+     */
+    char *result;
+    /**
+     * The length of `result`.
+     */
+    unsigned int resultlen;
+} virConnectCredential;
+
+/**
+ * A pointer to a credential.
+ */
+typedef virConnectCredential *virConnectCredentialPtr;
+
+/**
+ * Asks the user for `ncred` credentials; 0 on success, -1 on failure.
+ */
+typedef int (*virConnectAuthCallbackPtr)(virConnectCredentialPtr cred,
+                                         unsigned int ncred,
+                                         void *cbdata);
+
+/**
+ * How to authenticate a connection: the credential types supported and a callback.
+ */
+typedef struct {
+    /**
+     * The credential types the callback supports.
+     */
+    int *credtype;
+    /**
+     * The number of entries in `credtype`.
+     */
+    unsigned int ncredtype;
+    /**
+     * The callback that collects credentials.
+     */
+    virConnectAuthCallbackPtr cb;
+    /**
+     * Data for the callback.
+     */
+    void *cbdata;
+} virConnectAuth;
+
+/**
+ * A pointer to authentication settings.
+ */
+typedef virConnectAuth *virConnectAuthPtr;
+
+/**
  * A pointer to a domain handle.
  */
 typedef virDomain *virDomainPtr;
@@ -299,6 +368,11 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * The authentication settings programs pass to `virConnectOpenAuth` by default.
+ */
+extern virConnectAuthPtr virConnectAuthPtrDefault;
+
+/**
  * Does nothing: virshim needs no global set-up. Kept for libvirt's callers.
  */
 int virInitialize(void);
@@ -320,10 +394,11 @@ virConnectPtr virConnectOpen(const char *name);
 virConnectPtr virConnectOpenReadOnly(const char *name);
 
 /**
- * Opens a connection; `auth` is not needed by virshim's drivers, `flags` may ask for
+ * Opens a connection; `auth` is not needed by virshim's drivers (none asks for
+ * credentials), `flags` may ask for
  * `VIR_CONNECT_RO`.
  */
-virConnectPtr virConnectOpenAuth(const char *name, void *auth, unsigned int flags);
+virConnectPtr virConnectOpenAuth(const char *name, virConnectAuthPtr auth, unsigned int flags);
 
 /**
  * Adds a reference to `conn`, to be dropped by `virConnectClose`.
@@ -455,6 +530,46 @@ int virDomainIsActive(virDomainPtr domain);
  * 1 if the domain has a persistent definition, 0 if not, -1 on error.
  */
 int virDomainIsPersistent(virDomainPtr domain);
+
+/**
+ * Boots an inactive persistent domain.
+ */
+int virDomainCreate(virDomainPtr domain);
+
+/**
+ * Boots an inactive persistent domain, with flags.
+ */
+int virDomainCreateWithFlags(virDomainPtr domain, unsigned int flags);
+
+/**
+ * Stops a running domain at once.
+ */
+int virDomainDestroy(virDomainPtr domain);
+
+/**
+ * Stops a running domain at once, with flags.
+ */
+int virDomainDestroyFlags(virDomainPtr domain, unsigned int flags);
+
+/**
+ * Pauses a running domain.
+ */
+int virDomainSuspend(virDomainPtr domain);
+
+/**
+ * Resumes a paused domain.
+ */
+int virDomainResume(virDomainPtr domain);
+
+/**
+ * Removes the persistent definition of a domain.
+ */
+int virDomainUndefine(virDomainPtr domain);
+
+/**
+ * Removes the persistent definition of a domain, with flags.
+ */
+int virDomainUndefineFlags(virDomainPtr domain, unsigned int flags);
 
 /**
  * The domains matching `flags`, in a NULL-terminated array for the caller to free

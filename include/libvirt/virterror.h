@@ -337,7 +337,8 @@ void virResetError(virErrorPtr err);
 void virFreeError(virErrorPtr err);
 
 /**
- * The last error of a call on `conn`, or NULL. Owned by the connection.
+ * The last error of a call on `conn` (code 0 if none yet), or NULL for a bad
+ * connection. Owned by the connection.
  */
 virErrorPtr virConnGetLastError(virConnectPtr conn);
 
@@ -364,7 +365,8 @@ void virSetErrorFunc(void *userData, virErrorFunc handler);
 void virConnSetErrorFunc(virConnectPtr conn, void *userData, virErrorFunc handler);
 
 /**
- * Prints `err` to stderr as libvirt does: `libvirt: <domain> error : <message>`.
+ * Prints `err` to stderr as libvirt does: `libvirt: <domain> error : <message>`; an
+ * error with code 0 is no error and prints nothing.
  */
 void virDefaultErrorFunc(virErrorPtr err);
 

@@ -258,7 +258,10 @@ impl Domain {
 
     /// Refreshes the cached ID after a call that may have started the domain.
     fn refresh_id(&self) {
-        let id = self.driver().lookup_by_uuid(&self.uuid).map_or(-1, |d| d.id);
+        let id = self
+            .driver()
+            .lookup_by_uuid(&self.uuid)
+            .map_or(-1, |d| d.id);
         self.id.store(id, Ordering::Relaxed);
     }
 

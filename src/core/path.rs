@@ -45,7 +45,10 @@ mod tests {
 
     #[test]
     fn folds_dots_without_touching_the_disk() {
-        assert_eq!(fold(Path::new("/w"), Path::new("a/./b/../c")), Path::new("/w/a/c"));
+        assert_eq!(
+            fold(Path::new("/w"), Path::new("a/./b/../c")),
+            Path::new("/w/a/c")
+        );
         assert_eq!(fold(Path::new("/"), Path::new("/../x")), Path::new("/x"));
         assert_eq!(fold(Path::new("/w"), Path::new("")), Path::new("/w"));
     }
@@ -53,7 +56,13 @@ mod tests {
     #[test]
     fn relative_paths_join_the_working_directory() {
         let cwd = std::env::current_dir().unwrap();
-        assert_eq!(absolute(Path::new("img"), "output").unwrap(), cwd.join("img"));
-        assert_eq!(absolute(Path::new("/tmp//x/"), "input").unwrap(), Path::new("/tmp/x"));
+        assert_eq!(
+            absolute(Path::new("img"), "output").unwrap(),
+            cwd.join("img")
+        );
+        assert_eq!(
+            absolute(Path::new("/tmp//x/"), "input").unwrap(),
+            Path::new("/tmp/x")
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod test;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use url::Url;
@@ -15,7 +16,11 @@ use crate::{Error, Result};
 pub fn open(uri: &str, flags: u32) -> Result<Arc<dyn Driver>> {
     let parsed = Url::parse(uri).map_err(|_| {
         if uri.contains(':') {
-            Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_URI, format!("Unable to parse URI {uri}"))
+            Error::new(
+                VIR_ERR_INTERNAL_ERROR,
+                VIR_FROM_URI,
+                format!("Unable to parse URI {uri}"),
+            )
         } else {
             // A bare word is a well-formed relative URI, with no scheme to pick a driver.
             Error::new(
@@ -25,16 +30,24 @@ pub fn open(uri: &str, flags: u32) -> Result<Arc<dyn Driver>> {
             )
         }
     })?;
-    match (parsed.scheme(), parsed.path()) {
-        ("test", "/default") => {
-            Error::check_flags(VIR_FROM_TEST, flags, CONNECT_RO | CONNECT_NO_ALIASES, "testConnectOpen")?;
-            Ok(test::TestDriver::default_shared()?)
+    match parsed.scheme() {
+        "test" => {
+            Error::check_flags(
+                VIR_FROM_TEST,
+                flags,
+                CONNECT_RO | CONNECT_NO_ALIASES,
+                "testConnectOpen",
+            )?;
+            match parsed.path() {
+                "/default" => Ok(test::TestDriver::default_shared()?),
+                "/" | "" => Err(Error::new(
+                    VIR_ERR_INVALID_ARG,
+                    VIR_FROM_TEST,
+                    "testOpen: supply a path or use test:///default",
+                )),
+                path => Ok(test::TestDriver::from_file(Path::new(path))?),
+            }
         }
-        ("test", "/" | "") => Err(Error::new(
-            VIR_ERR_INVALID_ARG,
-            VIR_FROM_TEST,
-            "testOpen: supply a path or use test:///default",
-        )),
         _ => Err(Error::new(VIR_ERR_NO_CONNECT, VIR_FROM_NONE, uri)),
     }
 }

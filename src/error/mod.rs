@@ -154,25 +154,47 @@ mod tests {
 
     #[test]
     fn messages_follow_libvirt_templates() {
-        let e = Error::new(VIR_ERR_OPERATION_INVALID, VIR_FROM_TEST, "domain is not running");
-        assert_eq!(e.message, "Requested operation is not valid: domain is not running");
-        assert_eq!(e.str1.as_deref(), Some("Requested operation is not valid: %s"));
-        assert_eq!(Error::bare(VIR_ERR_NO_DOMAIN, VIR_FROM_TEST).message, "Domain not found");
+        let e = Error::new(
+            VIR_ERR_OPERATION_INVALID,
+            VIR_FROM_TEST,
+            "domain is not running",
+        );
+        assert_eq!(
+            e.message,
+            "Requested operation is not valid: domain is not running"
+        );
+        assert_eq!(
+            e.str1.as_deref(),
+            Some("Requested operation is not valid: %s")
+        );
+        assert_eq!(
+            Error::bare(VIR_ERR_NO_DOMAIN, VIR_FROM_TEST).message,
+            "Domain not found"
+        );
     }
 
     #[test]
     fn system_errors_carry_errno_and_strerror() {
         let io = io::Error::from_raw_os_error(libc::ENOENT);
         let e = Error::system(VIR_FROM_TEST, &io, "cannot read domain image '/x'");
-        assert_eq!(e.message, "cannot read domain image '/x': No such file or directory");
+        assert_eq!(
+            e.message,
+            "cannot read domain image '/x': No such file or directory"
+        );
         assert_eq!(e.int1, libc::ENOENT);
     }
 
     #[test]
     fn flag_checks_name_the_extra_bits() {
         let e = Error::check_flags(VIR_FROM_TEST, 0x5, 0x1, "testDomainSaveFlags").unwrap_err();
-        assert_eq!(e.message, "unsupported flags (0x4) in function testDomainSaveFlags");
-        assert_eq!((e.str1.as_deref(), e.str2.as_deref()), (Some("testDomainSaveFlags"), Some("flags")));
+        assert_eq!(
+            e.message,
+            "unsupported flags (0x4) in function testDomainSaveFlags"
+        );
+        assert_eq!(
+            (e.str1.as_deref(), e.str2.as_deref()),
+            (Some("testDomainSaveFlags"), Some("flags"))
+        );
         assert!(Error::check_flags(VIR_FROM_TEST, 0x1, 0x1, "f").is_ok());
     }
 

@@ -26,7 +26,11 @@ impl Call {
     }
 
     /// As [`Call::conn`], for the few calls that report the bad pointer in another domain.
-    pub fn conn_in(&mut self, ptr: virConnectPtr, domain: virErrorDomain) -> Result<Arc<virConnect>> {
+    pub fn conn_in(
+        &mut self,
+        ptr: virConnectPtr,
+        domain: virErrorDomain,
+    ) -> Result<Arc<virConnect>> {
         let conn = CONNECTIONS
             .get(ptr)
             .ok_or_else(|| Error::new(VIR_ERR_INVALID_CONN, domain, self.api))?;

@@ -7,12 +7,13 @@ use std::sync::Mutex;
 use super::call::entry;
 use super::cstr;
 use super::handles::{Released, CONNECTIONS};
-use super::types::{virConnect, virConnectAuth, virConnectAuthPtr, virConnectPtr, LIBVIR_VERSION_NUMBER};
+use super::types::{
+    virConnect, virConnectAuth, virConnectAuthPtr, virConnectPtr, LIBVIR_VERSION_NUMBER,
+};
 use crate::abi::virErrorDomain::VIR_FROM_NONE;
 use crate::abi::virErrorNumber::VIR_ERR_NO_CONNECT;
 use crate::core::{Connection, CONNECT_RO};
 use crate::Error;
-
 
 /// Does nothing: virshim needs no global set-up. Kept for libvirt's callers.
 #[no_mangle]
@@ -22,7 +23,11 @@ pub extern "C" fn virInitialize() -> c_int {
 
 /// Reports libvirt's version in `libVer`, and the same in `typeVer` when given.
 #[no_mangle]
-pub unsafe extern "C" fn virGetVersion(libVer: *mut c_ulong, type_: *const c_char, typeVer: *mut c_ulong) -> c_int {
+pub unsafe extern "C" fn virGetVersion(
+    libVer: *mut c_ulong,
+    type_: *const c_char,
+    typeVer: *mut c_ulong,
+) -> c_int {
     let _ = type_;
     entry("virGetVersion", -1, |_| {
         if libVer.is_null() {
@@ -76,7 +81,11 @@ pub unsafe extern "C" fn virConnectOpenReadOnly(name: *const c_char) -> virConne
 /// credentials), `flags` may ask for
 /// `VIR_CONNECT_RO`.
 #[no_mangle]
-pub unsafe extern "C" fn virConnectOpenAuth(name: *const c_char, auth: virConnectAuthPtr, flags: c_uint) -> virConnectPtr {
+pub unsafe extern "C" fn virConnectOpenAuth(
+    name: *const c_char,
+    auth: virConnectAuthPtr,
+    flags: c_uint,
+) -> virConnectPtr {
     let _ = auth;
     open(name, flags, "virConnectOpenAuth")
 }
@@ -106,7 +115,9 @@ pub extern "C" fn virConnectClose(conn: virConnectPtr) -> c_int {
 /// The URI of `conn`, for the caller to free.
 #[no_mangle]
 pub extern "C" fn virConnectGetURI(conn: virConnectPtr) -> *mut c_char {
-    entry("virConnectGetURI", ptr::null_mut(), |call| cstr::to_c(call.conn(conn)?.conn.uri()))
+    entry("virConnectGetURI", ptr::null_mut(), |call| {
+        cstr::to_c(call.conn(conn)?.conn.uri())
+    })
 }
 
 /// The name of the driver ("TEST"); owned by the library.
@@ -116,7 +127,11 @@ pub extern "C" fn virConnectGetType(conn: virConnectPtr) -> *const c_char {
         let name: &'static CStr = match call.conn(conn)?.conn.type_name() {
             "TEST" => c"TEST",
             "QEMU" => c"QEMU",
-            other => return Err(Error::internal(format!("driver name {other} has no C form"))),
+            other => {
+                return Err(Error::internal(format!(
+                    "driver name {other} has no C form"
+                )))
+            }
         };
         Ok(name.as_ptr())
     })
@@ -136,7 +151,10 @@ pub unsafe extern "C" fn virConnectGetVersion(conn: virConnectPtr, hvVer: *mut c
 
 /// libvirt's version, as the library behind `conn` reports it.
 #[no_mangle]
-pub unsafe extern "C" fn virConnectGetLibVersion(conn: virConnectPtr, libVer: *mut c_ulong) -> c_int {
+pub unsafe extern "C" fn virConnectGetLibVersion(
+    conn: virConnectPtr,
+    libVer: *mut c_ulong,
+) -> c_int {
     entry("virConnectGetLibVersion", -1, |call| {
         call.conn(conn)?;
         let out = call.non_null(libVer, "libVer")?;

@@ -24,8 +24,13 @@ pub(super) fn path(s: &CStr) -> &Path {
 
 /// XML from C, which must be UTF-8 (libvirt's XML parser refuses anything else too).
 pub(super) fn text<'a>(s: &'a CStr, what: &str) -> Result<&'a str> {
-    s.to_str()
-        .map_err(|_| Error::new(VIR_ERR_XML_DETAIL, VIR_FROM_DOMAIN, format!("{what} is not valid UTF-8")))
+    s.to_str().map_err(|_| {
+        Error::new(
+            VIR_ERR_XML_DETAIL,
+            VIR_FROM_DOMAIN,
+            format!("{what} is not valid UTF-8"),
+        )
+    })
 }
 
 /// A copy of `s` in memory from the C allocator, for the caller to `free()`.
@@ -41,7 +46,11 @@ pub(super) fn to_c(s: &str) -> Result<*mut c_char> {
     unsafe {
         let p = libc::malloc(s.len() + 1).cast::<c_char>();
         if p.is_null() {
-            return Err(Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE, "out of memory"));
+            return Err(Error::new(
+                VIR_ERR_INTERNAL_ERROR,
+                VIR_FROM_NONE,
+                "out of memory",
+            ));
         }
         std::ptr::copy_nonoverlapping(s.as_ptr().cast::<c_char>(), p, s.len());
         *p.add(s.len()) = 0;

@@ -8,14 +8,16 @@ use super::call::{entry, Call};
 use super::cstr;
 use super::handles::{Released, CONNECTIONS, DOMAINS};
 use super::types::{
-    virConnect, virConnectPtr, virDomain, virDomainInfoPtr, virDomainPtr, VIR_UUID_BUFLEN, VIR_UUID_STRING_BUFLEN,
+    virConnect, virConnectPtr, virDomain, virDomainInfoPtr, virDomainPtr, VIR_UUID_BUFLEN,
+    VIR_UUID_STRING_BUFLEN,
 };
 use crate::core::Domain;
 use crate::Result;
 
 /// Hands a new domain handle to C; it holds a reference on its connection.
 pub(super) fn new_handle(conn: &Arc<virConnect>, dom: Domain) -> Result<virDomainPtr> {
-    let name = CString::new(dom.name()).map_err(|_| crate::Error::internal("domain name contains a NUL byte"))?;
+    let name = CString::new(dom.name())
+        .map_err(|_| crate::Error::internal("domain name contains a NUL byte"))?;
     CONNECTIONS.add_ref(Arc::as_ptr(conn).cast_mut());
     Ok(DOMAINS.insert(virDomain {
         dom,
@@ -39,7 +41,10 @@ fn lookup(
 
 /// Finds a domain by name.
 #[no_mangle]
-pub unsafe extern "C" fn virDomainLookupByName(conn: virConnectPtr, name: *const c_char) -> virDomainPtr {
+pub unsafe extern "C" fn virDomainLookupByName(
+    conn: virConnectPtr,
+    name: *const c_char,
+) -> virDomainPtr {
     lookup("virDomainLookupByName", conn, |call, c| {
         // SAFETY: `name` is NULL or a C string, per the contract.
         let name = unsafe { call.string(name, "name") }?;
@@ -56,7 +61,10 @@ pub extern "C" fn virDomainLookupByID(conn: virConnectPtr, id: c_int) -> virDoma
 
 /// Finds a domain by its 16-byte UUID.
 #[no_mangle]
-pub unsafe extern "C" fn virDomainLookupByUUID(conn: virConnectPtr, uuid: *const c_uchar) -> virDomainPtr {
+pub unsafe extern "C" fn virDomainLookupByUUID(
+    conn: virConnectPtr,
+    uuid: *const c_uchar,
+) -> virDomainPtr {
     lookup("virDomainLookupByUUID", conn, |call, c| {
         let uuid = call.non_null(uuid.cast_mut(), "uuid")?;
         // SAFETY: the caller passes VIR_UUID_BUFLEN bytes.
@@ -67,7 +75,10 @@ pub unsafe extern "C" fn virDomainLookupByUUID(conn: virConnectPtr, uuid: *const
 
 /// Finds a domain by its UUID in text form.
 #[no_mangle]
-pub unsafe extern "C" fn virDomainLookupByUUIDString(conn: virConnectPtr, uuidstr: *const c_char) -> virDomainPtr {
+pub unsafe extern "C" fn virDomainLookupByUUIDString(
+    conn: virConnectPtr,
+    uuidstr: *const c_char,
+) -> virDomainPtr {
     lookup("virDomainLookupByUUIDString", conn, |call, c| {
         // SAFETY: `uuidstr` is NULL or a C string, per the contract.
         let text = unsafe { call.string(uuidstr, "uuidstr") }?;
@@ -77,7 +88,11 @@ pub unsafe extern "C" fn virDomainLookupByUUIDString(conn: virConnectPtr, uuidst
 
 /// Starts a transient domain from XML.
 #[no_mangle]
-pub unsafe extern "C" fn virDomainCreateXML(conn: virConnectPtr, xmlDesc: *const c_char, flags: c_uint) -> virDomainPtr {
+pub unsafe extern "C" fn virDomainCreateXML(
+    conn: virConnectPtr,
+    xmlDesc: *const c_char,
+    flags: c_uint,
+) -> virDomainPtr {
     entry("virDomainCreateXML", ptr::null_mut(), |call| {
         let c = call.conn(conn)?;
         c.conn.deny_read_only("virDomainCreateXML")?;
@@ -88,7 +103,12 @@ pub unsafe extern "C" fn virDomainCreateXML(conn: virConnectPtr, xmlDesc: *const
     })
 }
 
-fn define(api: &'static str, conn: virConnectPtr, xml: *const c_char, flags: c_uint) -> virDomainPtr {
+fn define(
+    api: &'static str,
+    conn: virConnectPtr,
+    xml: *const c_char,
+    flags: c_uint,
+) -> virDomainPtr {
     entry(api, ptr::null_mut(), |call| {
         let c = call.conn(conn)?;
         c.conn.deny_read_only(api)?;
@@ -101,13 +121,20 @@ fn define(api: &'static str, conn: virConnectPtr, xml: *const c_char, flags: c_u
 
 /// Defines a persistent domain, or a new definition for one.
 #[no_mangle]
-pub unsafe extern "C" fn virDomainDefineXML(conn: virConnectPtr, xml: *const c_char) -> virDomainPtr {
+pub unsafe extern "C" fn virDomainDefineXML(
+    conn: virConnectPtr,
+    xml: *const c_char,
+) -> virDomainPtr {
     define("virDomainDefineXML", conn, xml, 0)
 }
 
 /// Defines a persistent domain, with flags.
 #[no_mangle]
-pub unsafe extern "C" fn virDomainDefineXMLFlags(conn: virConnectPtr, xml: *const c_char, flags: c_uint) -> virDomainPtr {
+pub unsafe extern "C" fn virDomainDefineXMLFlags(
+    conn: virConnectPtr,
+    xml: *const c_char,
+    flags: c_uint,
+) -> virDomainPtr {
     define("virDomainDefineXMLFlags", conn, xml, flags)
 }
 
@@ -159,13 +186,17 @@ pub extern "C" fn virDomainGetConnect(domain: virDomainPtr) -> virConnectPtr {
 #[no_mangle]
 pub extern "C" fn virDomainGetName(domain: virDomainPtr) -> *const c_char {
     // The handle's registry entry keeps the name alive while C holds the handle.
-    with_domain("virDomainGetName", domain, ptr::null(), |_, d| Ok(d.name.as_ptr()))
+    with_domain("virDomainGetName", domain, ptr::null(), |_, d| {
+        Ok(d.name.as_ptr())
+    })
 }
 
 /// The ID the handle knows, or -1 (as `unsigned int`) when inactive or on error.
 #[no_mangle]
 pub extern "C" fn virDomainGetID(domain: virDomainPtr) -> c_uint {
-    with_domain("virDomainGetID", domain, c_uint::MAX, |_, d| Ok(d.dom.id() as c_uint))
+    with_domain("virDomainGetID", domain, c_uint::MAX, |_, d| {
+        Ok(d.dom.id() as c_uint)
+    })
 }
 
 /// Writes the 16 bytes of the UUID to `uuid`.
@@ -187,7 +218,11 @@ pub unsafe extern "C" fn virDomainGetUUIDString(domain: virDomainPtr, buf: *mut 
         let text = d.dom.uuid_string();
         // SAFETY: the caller passes VIR_UUID_STRING_BUFLEN writable bytes; the text is 36.
         unsafe {
-            ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), out, VIR_UUID_STRING_BUFLEN - 1);
+            ptr::copy_nonoverlapping(
+                text.as_ptr().cast::<c_char>(),
+                out,
+                VIR_UUID_STRING_BUFLEN - 1,
+            );
             *out.add(VIR_UUID_STRING_BUFLEN - 1) = 0;
         }
         Ok(0)
@@ -245,17 +280,25 @@ pub unsafe extern "C" fn virDomainGetInfo(domain: virDomainPtr, info: virDomainI
 /// 1 if the domain runs, 0 if not, -1 on error.
 #[no_mangle]
 pub extern "C" fn virDomainIsActive(domain: virDomainPtr) -> c_int {
-    with_domain("virDomainIsActive", domain, -1, |_, d| d.dom.is_active().map(c_int::from))
+    with_domain("virDomainIsActive", domain, -1, |_, d| {
+        d.dom.is_active().map(c_int::from)
+    })
 }
 
 /// 1 if the domain has a persistent definition, 0 if not, -1 on error.
 #[no_mangle]
 pub extern "C" fn virDomainIsPersistent(domain: virDomainPtr) -> c_int {
-    with_domain("virDomainIsPersistent", domain, -1, |_, d| d.dom.is_persistent().map(c_int::from))
+    with_domain("virDomainIsPersistent", domain, -1, |_, d| {
+        d.dom.is_persistent().map(c_int::from)
+    })
 }
 
 /// Runs a life-cycle call that returns 0 or -1.
-fn lifecycle(api: &'static str, domain: virDomainPtr, op: impl FnOnce(&Domain) -> Result<()>) -> c_int {
+fn lifecycle(
+    api: &'static str,
+    domain: virDomainPtr,
+    op: impl FnOnce(&Domain) -> Result<()>,
+) -> c_int {
     with_domain(api, domain, -1, |_, d| op(&d.dom).map(|()| 0))
 }
 
@@ -268,7 +311,9 @@ pub extern "C" fn virDomainCreate(domain: virDomainPtr) -> c_int {
 /// Boots an inactive persistent domain, with flags.
 #[no_mangle]
 pub extern "C" fn virDomainCreateWithFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
-    lifecycle("virDomainCreateWithFlags", domain, |d| d.create_with_flags(flags))
+    lifecycle("virDomainCreateWithFlags", domain, |d| {
+        d.create_with_flags(flags)
+    })
 }
 
 /// Stops a running domain at once.
@@ -304,7 +349,9 @@ pub extern "C" fn virDomainUndefine(domain: virDomainPtr) -> c_int {
 /// Removes the persistent definition of a domain, with flags.
 #[no_mangle]
 pub extern "C" fn virDomainUndefineFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
-    lifecycle("virDomainUndefineFlags", domain, |d| d.undefine_flags(flags))
+    lifecycle("virDomainUndefineFlags", domain, |d| {
+        d.undefine_flags(flags)
+    })
 }
 
 /// The domains matching `flags`, in a NULL-terminated array for the caller to free
@@ -333,7 +380,8 @@ pub unsafe extern "C" fn virConnectListAllDomains(
             .collect::<Result<Vec<_>>>()?;
         // SAFETY: an array of len + 1 pointers from the C allocator, filled in bounds.
         unsafe {
-            let array = libc::calloc(handles.len() + 1, std::mem::size_of::<virDomainPtr>()).cast::<virDomainPtr>();
+            let array = libc::calloc(handles.len() + 1, std::mem::size_of::<virDomainPtr>())
+                .cast::<virDomainPtr>();
             if array.is_null() {
                 return Err(crate::Error::internal("out of memory"));
             }
@@ -354,7 +402,11 @@ pub extern "C" fn virConnectNumOfDomains(conn: virConnectPtr) -> c_int {
 
 /// The IDs of up to `maxids` running domains, in `ids`; returns how many.
 #[no_mangle]
-pub unsafe extern "C" fn virConnectListDomains(conn: virConnectPtr, ids: *mut c_int, maxids: c_int) -> c_int {
+pub unsafe extern "C" fn virConnectListDomains(
+    conn: virConnectPtr,
+    ids: *mut c_int,
+    maxids: c_int,
+) -> c_int {
     entry("virConnectListDomains", -1, |call| {
         let c = call.conn(conn)?;
         let max = call.non_negative(maxids, "maxids")?;

@@ -65,7 +65,10 @@ impl virError {
 
     /// A C copy of `e`, its strings from the C allocator.
     fn from_error(e: &Error) -> virError {
-        let dup = |s: Option<&str>| s.and_then(|s| cstr::to_c(s).ok()).unwrap_or(ptr::null_mut());
+        let dup = |s: Option<&str>| {
+            s.and_then(|s| cstr::to_c(s).ok())
+                .unwrap_or(ptr::null_mut())
+        };
         virError {
             code: e.code as c_int,
             domain: e.domain as c_int,
@@ -86,7 +89,13 @@ impl virError {
     /// The strings of `self` are NULL or valid C strings.
     unsafe fn deep_copy(&self) -> virError {
         // SAFETY: per the contract, each string is NULL or valid.
-        let dup = |p: *mut c_char| unsafe { if p.is_null() { p } else { libc::strdup(p) } };
+        let dup = |p: *mut c_char| unsafe {
+            if p.is_null() {
+                p
+            } else {
+                libc::strdup(p)
+            }
+        };
         virError {
             message: dup(self.message),
             str1: dup(self.str1),
@@ -140,7 +149,10 @@ pub(super) struct Handler {
 
 impl Handler {
     fn new(func: virErrorFunc, data: *mut c_void) -> Option<Handler> {
-        func.map(|func| Handler { func, data: data as usize })
+        func.map(|func| Handler {
+            func,
+            data: data as usize,
+        })
     }
 }
 
@@ -171,9 +183,14 @@ pub(super) fn raise(e: &Error, conn: Option<&super::types::virConnect>) {
         unsafe { slot.0.reset() };
         slot.0 = virError::from_error(e);
     });
-    let mut handler = *GLOBAL_HANDLER.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut handler = *GLOBAL_HANDLER
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     if let Some(conn) = conn {
-        let mut copy = conn.last_error.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut copy = conn
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         *copy = ErrorSlot(virError::from_error(e));
         if let Some(h) = *conn.handler.lock().unwrap_or_else(PoisonError::into_inner) {
             handler = Some(h);
@@ -334,12 +351,18 @@ pub extern "C" fn virConnResetLastError(conn: virConnectPtr) {
 /// restores printing to stderr.
 #[no_mangle]
 pub extern "C" fn virSetErrorFunc(userData: *mut c_void, handler: virErrorFunc) {
-    *GLOBAL_HANDLER.lock().unwrap_or_else(PoisonError::into_inner) = Handler::new(handler, userData);
+    *GLOBAL_HANDLER
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Handler::new(handler, userData);
 }
 
 /// Installs `handler` for errors of calls on `conn`; NULL falls back to the global one.
 #[no_mangle]
-pub extern "C" fn virConnSetErrorFunc(conn: virConnectPtr, userData: *mut c_void, handler: virErrorFunc) {
+pub extern "C" fn virConnSetErrorFunc(
+    conn: virConnectPtr,
+    userData: *mut c_void,
+    handler: virErrorFunc,
+) {
     if let Some(c) = CONNECTIONS.get(conn) {
         *c.handler.lock().unwrap_or_else(PoisonError::into_inner) = Handler::new(handler, userData);
     }

@@ -87,9 +87,15 @@ fn on_image<T>(
 /// Starts the domain saved in `from`.
 #[no_mangle]
 pub unsafe extern "C" fn virDomainRestore(conn: virConnectPtr, from: *const c_char) -> c_int {
-    on_image("virDomainRestore", conn, from, "from", true, -1, |_, c, from| {
-        c.restore(cstr::path(from)).map(|()| 0)
-    })
+    on_image(
+        "virDomainRestore",
+        conn,
+        from,
+        "from",
+        true,
+        -1,
+        |_, c, from| c.restore(cstr::path(from)).map(|()| 0),
+    )
 }
 
 /// Starts the domain saved in `from`, with `dxml` in place of its XML when given;
@@ -101,36 +107,70 @@ pub unsafe extern "C" fn virDomainRestoreFlags(
     dxml: *const c_char,
     flags: c_uint,
 ) -> c_int {
-    on_image("virDomainRestoreFlags", conn, from, "from", true, -1, |_, c, from| {
-        // SAFETY: `dxml` is NULL or a C string, per the contract.
-        let dxml = unsafe { optional_xml(dxml) }?;
-        c.restore_flags(cstr::path(from), dxml, flags).map(|()| 0)
-    })
+    on_image(
+        "virDomainRestoreFlags",
+        conn,
+        from,
+        "from",
+        true,
+        -1,
+        |_, c, from| {
+            // SAFETY: `dxml` is NULL or a C string, per the contract.
+            let dxml = unsafe { optional_xml(dxml) }?;
+            c.restore_flags(cstr::path(from), dxml, flags).map(|()| 0)
+        },
+    )
 }
 
-fn image_xml(api: &'static str, conn: virConnectPtr, file: *const c_char, flags: c_uint) -> *mut c_char {
-    on_image(api, conn, file, "file", false, ptr::null_mut(), |_, c, file| {
-        cstr::to_c(&c.save_image_xml_desc(cstr::path(file), flags)?)
-    })
+fn image_xml(
+    api: &'static str,
+    conn: virConnectPtr,
+    file: *const c_char,
+    flags: c_uint,
+) -> *mut c_char {
+    on_image(
+        api,
+        conn,
+        file,
+        "file",
+        false,
+        ptr::null_mut(),
+        |_, c, file| cstr::to_c(&c.save_image_xml_desc(cstr::path(file), flags)?),
+    )
 }
 
 /// The domain XML stored in the save image `file`, for the caller to free.
 #[no_mangle]
-pub unsafe extern "C" fn virDomainSaveImageGetXMLDesc(conn: virConnectPtr, file: *const c_char, flags: c_uint) -> *mut c_char {
+pub unsafe extern "C" fn virDomainSaveImageGetXMLDesc(
+    conn: virConnectPtr,
+    file: *const c_char,
+    flags: c_uint,
+) -> *mut c_char {
     image_xml("virDomainSaveImageGetXMLDesc", conn, file, flags)
 }
 
 /// `virDomainSaveImageGetXMLDesc` under the name of its original proposal.
 #[no_mangle]
-pub unsafe extern "C" fn virConnectDomainSaveGetXMLDesc(conn: virConnectPtr, file: *const c_char, flags: c_uint) -> *mut c_char {
+pub unsafe extern "C" fn virConnectDomainSaveGetXMLDesc(
+    conn: virConnectPtr,
+    file: *const c_char,
+    flags: c_uint,
+) -> *mut c_char {
     image_xml("virConnectDomainSaveGetXMLDesc", conn, file, flags)
 }
 
-fn image_define(api: &'static str, conn: virConnectPtr, file: *const c_char, dxml: *const c_char, flags: c_uint) -> c_int {
+fn image_define(
+    api: &'static str,
+    conn: virConnectPtr,
+    file: *const c_char,
+    dxml: *const c_char,
+    flags: c_uint,
+) -> c_int {
     on_image(api, conn, file, "file", true, -1, |call, c, file| {
         // SAFETY: `dxml` is NULL or a C string, per the contract.
         let dxml = cstr::text(unsafe { call.string(dxml, "dxml") }?, "domain XML")?;
-        c.save_image_define_xml(cstr::path(file), dxml, flags).map(|()| 0)
+        c.save_image_define_xml(cstr::path(file), dxml, flags)
+            .map(|()| 0)
     })
 }
 

@@ -48,8 +48,13 @@ pub struct virConnectCredential {
 pub type virConnectCredentialPtr = *mut virConnectCredential;
 
 /// Asks the user for `ncred` credentials; 0 on success, -1 on failure.
-pub type virConnectAuthCallbackPtr =
-    Option<unsafe extern "C" fn(cred: virConnectCredentialPtr, ncred: c_uint, cbdata: *mut c_void) -> c_int>;
+pub type virConnectAuthCallbackPtr = Option<
+    unsafe extern "C" fn(
+        cred: virConnectCredentialPtr,
+        ncred: c_uint,
+        cbdata: *mut c_void,
+    ) -> c_int,
+>;
 
 /// How to authenticate a connection: the credential types supported and a callback.
 #[repr(C)]
@@ -104,4 +109,3 @@ pub struct virDomainInfo {
 
 /// A pointer to a `virDomainInfo`.
 pub type virDomainInfoPtr = *mut virDomainInfo;
-

@@ -8,96 +8,33 @@ use super::values;
 use crate::error::{Error, Result};
 
 /// Features in libvirt's order; others follow in document order.
+#[rustfmt::skip]
 const FEATURES: &[&str] = &[
-    "acpi",
-    "apic",
-    "pae",
-    "hap",
-    "viridian",
-    "privnet",
-    "hyperv",
-    "kvm",
-    "pvspinlock",
-    "capabilities",
-    "pmu",
-    "vmport",
-    "gic",
-    "smm",
-    "ioapic",
-    "hpt",
-    "vmcoreinfo",
-    "htm",
-    "nested-hv",
-    "msrs",
-    "ccf-assist",
-    "xen",
-    "cfpc",
-    "sbbc",
-    "ibs",
-    "tcg",
-    "async-teardown",
+    "acpi", "apic", "pae", "hap", "viridian", "privnet", "hyperv", "kvm", "pvspinlock",
+    "capabilities", "pmu", "vmport", "gic", "smm", "ioapic", "hpt", "vmcoreinfo", "htm",
+    "nested-hv", "msrs", "ccf-assist", "xen", "cfpc", "sbbc", "ibs", "tcg", "async-teardown",
 ];
 
 /// Controller models by type, in libvirt's enumeration order: libvirt reports a model
 /// difference by these numbers.
+#[rustfmt::skip]
 const CONTROLLER_MODELS: &[(&str, &[&str])] = &[
-    (
-        "scsi",
-        &[
-            "auto",
-            "buslogic",
-            "lsilogic",
-            "lsisas1068",
-            "vmpvscsi",
-            "ibmvscsi",
-            "virtio-scsi",
-            "lsisas1078",
-            "virtio-transitional",
-            "virtio-non-transitional",
-            "ncr53c90",
-            "am53c974",
-            "dc390",
-        ],
-    ),
-    (
-        "usb",
-        &[
-            "piix3-uhci",
-            "piix4-uhci",
-            "ehci",
-            "ich9-ehci1",
-            "ich9-uhci1",
-            "ich9-uhci2",
-            "ich9-uhci3",
-            "vt82c686b-uhci",
-            "pci-ohci",
-            "nec-xhci",
-            "qusb1",
-            "qusb2",
-            "qemu-xhci",
-            "none",
-        ],
-    ),
-    (
-        "pci",
-        &[
-            "pci-root",
-            "pcie-root",
-            "pci-bridge",
-            "dmi-to-pci-bridge",
-            "pcie-root-port",
-            "pcie-switch-upstream-port",
-            "pcie-switch-downstream-port",
-            "pci-expander-bus",
-            "pcie-expander-bus",
-            "pcie-to-pci-bridge",
-        ],
-    ),
+    ("scsi", &[
+        "auto", "buslogic", "lsilogic", "lsisas1068", "vmpvscsi", "ibmvscsi", "virtio-scsi",
+        "lsisas1078", "virtio-transitional", "virtio-non-transitional", "ncr53c90", "am53c974",
+        "dc390",
+    ]),
+    ("usb", &[
+        "piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3",
+        "vt82c686b-uhci", "pci-ohci", "nec-xhci", "qusb1", "qusb2", "qemu-xhci", "none",
+    ]),
+    ("pci", &[
+        "pci-root", "pcie-root", "pci-bridge", "dmi-to-pci-bridge", "pcie-root-port",
+        "pcie-switch-upstream-port", "pcie-switch-downstream-port", "pci-expander-bus",
+        "pcie-expander-bus", "pcie-to-pci-bridge",
+    ]),
     ("ide", &["piix3", "piix4", "ich6"]),
-    (
-        "virtio-serial",
-        &["virtio", "virtio-transitional", "virtio-non-transitional"],
-    ),
+    ("virtio-serial", &["virtio", "virtio-transitional", "virtio-non-transitional"]),
 ];
 
 /// Whether `new` may replace `old` across a save and restore (same name, UUID, memory,

@@ -4,81 +4,34 @@
 use super::tree::Element;
 use super::{devices, layout, read, report, values, write};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_XML};
-use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_NAME, VIR_ERR_XML_ERROR};
+use crate::abi::virErrorNumber::{
+    VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_NAME, VIR_ERR_XML_ERROR, VIR_ERR_XML_INVALID_SCHEMA,
+};
 use crate::error::{Error, Result};
 use report::{enum_attr, invalid_attr, invalid_uint_attr, unsupported, xml_error};
 
 /// Every hypervisor type libvirt 9.0 knows (`virDomainVirtType`).
+#[rustfmt::skip]
 const VIRT_TYPES: &[&str] = &[
-    "none",
-    "qemu",
-    "kqemu",
-    "kvm",
-    "xen",
-    "lxc",
-    "uml",
-    "openvz",
-    "test",
-    "vmware",
-    "hyperv",
-    "vbox",
-    "phyp",
-    "parallels",
-    "bhyve",
-    "vz",
-    "hvf",
+    "none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware", "hyperv",
+    "vbox", "phyp", "parallels", "bhyve", "vz", "hvf",
 ];
 const OS_TYPES: &[&str] = &["hvm", "xen", "linux", "exe", "uml", "xenpvh"];
 /// libvirt 9.0's architectures (`virArch`), bar "none".
+#[rustfmt::skip]
 const ARCHES: &[&str] = &[
-    "alpha",
-    "armv6l",
-    "armv7l",
-    "armv7b",
-    "aarch64",
-    "cris",
-    "i686",
-    "ia64",
-    "lm32",
-    "m68k",
-    "microblaze",
-    "microblazeel",
-    "mips",
-    "mipsel",
-    "mips64",
-    "mips64el",
-    "openrisc",
-    "parisc",
-    "parisc64",
-    "ppc",
-    "ppcle",
-    "ppc64",
-    "ppc64le",
-    "ppcemb",
-    "riscv32",
-    "riscv64",
-    "s390",
-    "s390x",
-    "sh4",
-    "sh4eb",
-    "sparc",
-    "sparc64",
-    "unicore32",
-    "x86_64",
-    "xtensa",
-    "xtensaeb",
+    "alpha", "armv6l", "armv7l", "armv7b", "aarch64", "cris", "i686", "ia64", "lm32", "m68k",
+    "microblaze", "microblazeel", "mips", "mipsel", "mips64", "mips64el", "openrisc", "parisc",
+    "parisc64", "ppc", "ppcle", "ppc64", "ppc64le", "ppcemb", "riscv32", "riscv64", "s390",
+    "s390x", "sh4", "sh4eb", "sparc", "sparc64", "unicore32", "x86_64", "xtensa", "xtensaeb",
 ];
 const BOOT_DEVICES: &[&str] = &["fd", "cdrom", "hd", "network"];
 const CLOCK_OFFSETS: &[&str] = &["utc", "localtime", "timezone", "variable", "absolute"];
 const PLACEMENTS: &[&str] = &["static", "auto"];
 const STOP_ACTIONS: &[&str] = &["destroy", "restart", "preserve", "rename-restart"];
+#[rustfmt::skip]
 const CRASH_ACTIONS: &[&str] = &[
-    "destroy",
-    "restart",
-    "preserve",
-    "rename-restart",
-    "coredump-destroy",
-    "coredump-restart",
+    "destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart",
 ];
 /// Lifecycle elements in the order libvirt parses them, with their actions and default.
 const LIFECYCLE: &[(&str, &[&str], &str)] = &[
@@ -237,6 +190,23 @@ impl DomainDef {
     /// The root element, for the ABI comparison.
     pub(super) fn root(&self) -> &Element {
         &self.root
+    }
+
+    /// libvirt's `VIR_DOMAIN_DEFINE_VALIDATE` check, as far as virshim knows libvirt's RNG
+    /// schema: every child of `<domain>` and `<devices>` must be one libvirt defines there
+    /// (or belong to another namespace).
+    pub fn validate_schema(&self) -> Result<()> {
+        match layout::unknown_child(&self.root) {
+            None => Ok(()),
+            Some((parent, name)) => Err(Error::new(
+                VIR_ERR_XML_INVALID_SCHEMA,
+                VIR_FROM_XML,
+                format!(
+                    "Unable to validate doc against /usr/share/libvirt/schemas/domain.rng\n\
+                     Element {parent} has extra content: {name}\n"
+                ),
+            )),
+        }
     }
 
     /// Names every interface without a `<target dev>` with the first free `prefixN`, as

@@ -4,153 +4,65 @@
 use super::tree::{Element, Node};
 
 /// Children of `<domain>`, in libvirt 9.0's order (observed by defining a shuffled domain).
+#[rustfmt::skip]
 const DOMAIN: &[&str] = &[
-    "name",
-    "uuid",
-    "genid",
-    "title",
-    "description",
-    "metadata",
-    "maxMemory",
-    "memory",
-    "currentMemory",
-    "blkiotune",
-    "memtune",
-    "memoryBacking",
-    "vcpu",
-    "vcpus",
-    "iothreads",
-    "iothreadids",
-    "defaultiothread",
-    "cputune",
-    "numatune",
-    "resource",
-    "sysinfo",
-    "bootloader",
-    "bootloader_args",
-    "os",
-    "idmap",
-    "features",
-    "cpu",
-    "clock",
-    "on_poweroff",
-    "on_reboot",
-    "on_crash",
-    "on_lockfailure",
-    "pm",
-    "perf",
-    "devices",
-    "seclabel",
-    "keywrap",
+    "name", "uuid", "genid", "title", "description", "metadata", "maxMemory", "memory",
+    "currentMemory", "blkiotune", "memtune", "memoryBacking", "vcpu", "vcpus", "iothreads",
+    "iothreadids", "defaultiothread", "cputune", "numatune", "resource", "sysinfo",
+    "bootloader", "bootloader_args", "os", "idmap", "features", "cpu", "clock", "on_poweroff",
+    "on_reboot", "on_crash", "on_lockfailure", "pm", "perf", "devices", "seclabel", "keywrap",
     "launchSecurity",
 ];
 
 /// Children of `<os>`.
+#[rustfmt::skip]
 const OS: &[&str] = &[
-    "type",
-    "firmware",
-    "loader",
-    "nvram",
-    "kernel",
-    "initrd",
-    "cmdline",
-    "dtb",
-    "acpi",
-    "root",
-    "init",
-    "initarg",
-    "initenv",
-    "initdir",
-    "inituser",
-    "initgroup",
-    "boot",
-    "bootmenu",
-    "bios",
-    "smbios",
+    "type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "dtb", "acpi", "root",
+    "init", "initarg", "initenv", "initdir", "inituser", "initgroup", "boot", "bootmenu",
+    "bios", "smbios",
 ];
 
 /// Children of `<devices>`: device classes in the order libvirt lists them.
-pub const DEVICES: &[&str] = &[
-    "emulator",
-    "disk",
-    "controller",
-    "lease",
-    "filesystem",
-    "interface",
-    "smartcard",
-    "serial",
-    "parallel",
-    "console",
-    "channel",
-    "input",
-    "tpm",
-    "graphics",
-    "sound",
-    "audio",
-    "video",
-    "hostdev",
-    "redirdev",
-    "redirfilter",
-    "hub",
-    "watchdog",
-    "memballoon",
-    "rng",
-    "panic",
-    "shmem",
-    "memory",
-    "iommu",
-    "vsock",
-    "crypto",
+#[rustfmt::skip]
+const DEVICES: &[&str] = &[
+    "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial",
+    "parallel", "console", "channel", "input", "tpm", "graphics", "sound", "audio", "video",
+    "hostdev", "redirdev", "redirfilter", "hub", "watchdog", "memballoon", "rng", "panic",
+    "shmem", "memory", "iommu", "vsock", "crypto",
 ];
 
 /// Children of a disk, an interface, a character device (observed by defining shuffled
 /// ones); the device information libvirt writes last for every device closes each.
+#[rustfmt::skip]
 const DISK: &[&str] = &[
-    "driver",
-    "source",
-    "backingStore",
-    "backenddomain",
-    "geometry",
-    "blockio",
-    "target",
-    "iotune",
-    "readonly",
-    "shareable",
-    "transient",
-    "serial",
-    "wwn",
-    "vendor",
-    "product",
-    "boot",
-    "alias",
-    "address",
+    "driver", "source", "backingStore", "backenddomain", "geometry", "blockio", "target",
+    "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product",
+    "boot", "alias", "address",
 ];
+#[rustfmt::skip]
 const INTERFACE: &[&str] = &[
-    "mac",
-    "source",
-    "virtualport",
-    "ip",
-    "route",
-    "script",
-    "downscript",
-    "backenddomain",
-    "target",
-    "guest",
-    "model",
-    "driver",
-    "backend",
-    "filterref",
-    "tune",
-    "teaming",
-    "link",
-    "mtu",
-    "coalesce",
-    "boot",
-    "alias",
-    "rom",
-    "address",
+    "mac", "source", "virtualport", "ip", "route", "script", "downscript", "backenddomain",
+    "target", "guest", "model", "driver", "backend", "filterref", "tune", "teaming", "link",
+    "mtu", "coalesce", "boot", "alias", "rom", "address",
 ];
 const CHARDEV: &[&str] = &["source", "protocol", "log", "target", "alias", "address"];
+
+/// The first child of `<domain>` or `<devices>` that libvirt's schema does not allow
+/// (neither an element libvirt knows there nor one of another namespace), with its parent.
+pub fn unknown_child(domain: &Element) -> Option<(&'static str, &str)> {
+    fn stray<'a>(parent: &'a Element, known: &[&str]) -> Option<&'a str> {
+        parent
+            .elements()
+            .map(|e| e.name.as_str())
+            .find(|name| !name.contains(':') && !known.contains(name))
+    }
+    stray(domain, DOMAIN)
+        .map(|name| ("domain", name))
+        .or_else(|| {
+            let devices = domain.child("devices")?;
+            stray(devices, DEVICES).map(|name| ("devices", name))
+        })
+}
 
 pub fn order_domain(domain: &mut Element) {
     sort(domain, DOMAIN);

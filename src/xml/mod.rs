@@ -19,7 +19,10 @@ mod write;
 
 pub use abi::check_abi_stability;
 pub use domain::{DomainDef, FormatFlags};
+pub use read::parse as parse_tree;
+pub use tree::Element;
 pub use values::parse_uuid;
+pub use write::to_string as tree_to_string;
 
 #[cfg(test)]
 mod tests;

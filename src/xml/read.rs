@@ -18,11 +18,13 @@ pub const MAX_INPUT: usize = 10 << 20;
 const MAX_DEPTH: usize = 257;
 
 /// A malformed document: libxml2's message and the byte offset it points at.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 struct Malformed {
     message: String,
     at: usize,
 }
+
+type Parsed<T> = std::result::Result<T, Malformed>;
 
 impl Malformed {
     fn new(message: impl Into<String>, at: usize) -> Self {
@@ -112,9 +114,8 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn new(xml: &'a str) -> Self {
         let mut reader = Reader::from_str(xml);
-        let config = reader.config_mut();
-        config.check_end_names = true;
-        config.check_comments = true;
+        // libxml2 refuses `--` inside comments; quick-xml checks it only when asked.
+        reader.config_mut().check_comments = true;
         Parser {
             xml,
             reader,
@@ -123,7 +124,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn run(mut self) -> std::result::Result<Element, Malformed> {
+    fn run(mut self) -> Parsed<Element> {
         if self.xml.is_empty() {
             return Err(Malformed::new("Document is empty", 0));
         }
@@ -174,7 +175,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads a start tag: its name, and its attributes unescaped and normalized.
-    fn start(&self, start: &BytesStart, at: usize) -> std::result::Result<Element, Malformed> {
+    fn start(&self, start: &BytesStart, at: usize) -> Parsed<Element> {
         let name = start.name().as_ref().to_owned();
         if self.root.is_some() {
             return Err(Malformed::new(
@@ -238,7 +239,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn text(&mut self, text: &str, at: usize) -> std::result::Result<(), Malformed> {
+    fn text(&mut self, text: &str, at: usize) -> Parsed<()> {
         if let Some((i, c)) = text.char_indices().find(|&(_, c)| !is_xml_char(c)) {
             return Err(Malformed::new(
                 format!("PCDATA invalid Char value {}", c as u32),
@@ -263,7 +264,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Resolves `&name;` and `&#N;`: only XML's predefined entities exist without a DTD.
-    fn reference(&self, r: &BytesRef, at: usize) -> std::result::Result<String, Malformed> {
+    fn reference(&self, r: &BytesRef, at: usize) -> Parsed<String> {
         let end = at + r.len() + 2;
         if let Some(number) = r.strip_prefix('#') {
             let (digits, radix, kind) = match number.strip_prefix('x') {
@@ -306,7 +307,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn finish(mut self) -> std::result::Result<Element, Malformed> {
+    fn finish(mut self) -> Parsed<Element> {
         let end = self.xml.len();
         if let Some(open) = self.stack.pop() {
             let line = line_of(self.xml, open.at);

@@ -38,7 +38,11 @@ impl Image {
     pub fn read(path: &Path) -> Result<Image> {
         let shown = path.display();
         let mut file = File::open(path).map_err(|e| {
-            Error::system(VIR_FROM_TEST, &e, format!("cannot read domain image '{shown}'"))
+            Error::system(
+                VIR_FROM_TEST,
+                &e,
+                format!("cannot read domain image '{shown}'"),
+            )
         })?;
         // One bounded read: nothing past the largest image virshim writes matters.
         let mut bytes = Vec::with_capacity(HEADER + MAX_XML + TRAILER);
@@ -47,22 +51,37 @@ impl Image {
             .read_to_end(&mut bytes);
         let short = |what: String| {
             // libvirt appends errno, which holds 0 after a short read.
-            let err = read.as_ref().err().map_or_else(|| io::Error::from_raw_os_error(0), clone_io);
+            let err = read
+                .as_ref()
+                .err()
+                .map_or_else(|| io::Error::from_raw_os_error(0), clone_io);
             Error::system(VIR_FROM_TEST, &err, what)
         };
         if bytes.len() < MAGIC.len() {
             return Err(short(format!("incomplete save header in '{shown}'")));
         }
         if &bytes[..MAGIC.len()] != MAGIC {
-            return Err(Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_TEST, "mismatched header magic"));
+            return Err(Error::new(
+                VIR_ERR_INTERNAL_ERROR,
+                VIR_FROM_TEST,
+                "mismatched header magic",
+            ));
         }
         let Some(len) = bytes.get(MAGIC.len()..HEADER) else {
-            return Err(short(format!("failed to read metadata length in '{shown}'")));
+            return Err(short(format!(
+                "failed to read metadata length in '{shown}'"
+            )));
         };
         let len = usize::try_from(i32::from_ne_bytes(len.try_into().expect("4 bytes")))
             .ok()
             .filter(|l| (1..=MAX_XML).contains(l))
-            .ok_or_else(|| Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_TEST, "length of metadata out of range"))?;
+            .ok_or_else(|| {
+                Error::new(
+                    VIR_ERR_INTERNAL_ERROR,
+                    VIR_FROM_TEST,
+                    "length of metadata out of range",
+                )
+            })?;
         let Some(xml) = bytes.get(HEADER..HEADER + len) else {
             return Err(short(format!("incomplete metadata in '{shown}'")));
         };
@@ -124,10 +143,17 @@ impl Image {
             .mode(0o600)
             .open(path)
             .map_err(|e| Error::system(VIR_FROM_TEST, &e, format!("{what}: open failed")))?;
-        if let Err(e) = file.write_all(&bytes).and_then(|()| file.set_len(bytes.len() as u64)) {
+        if let Err(e) = file
+            .write_all(&bytes)
+            .and_then(|()| file.set_len(bytes.len() as u64))
+        {
             drop(file);
             let _ = std::fs::remove_file(path);
-            return Err(Error::system(VIR_FROM_TEST, &e, format!("{what}: write failed")));
+            return Err(Error::system(
+                VIR_FROM_TEST,
+                &e,
+                format!("{what}: write failed"),
+            ));
         }
         Ok(())
     }
@@ -135,8 +161,10 @@ impl Image {
 
 /// A copy of an I/O error good enough for its message and errno.
 fn clone_io(e: &io::Error) -> io::Error {
-    e.raw_os_error()
-        .map_or_else(|| io::Error::new(e.kind(), e.to_string()), io::Error::from_raw_os_error)
+    e.raw_os_error().map_or_else(
+        || io::Error::new(e.kind(), e.to_string()),
+        io::Error::from_raw_os_error,
+    )
 }
 
 #[cfg(test)]
@@ -152,7 +180,10 @@ mod tests {
 
     #[test]
     fn plain_images_are_libvirts_bytes() {
-        let img = Image { xml: "<domain/>".into(), was_running: None };
+        let img = Image {
+            xml: "<domain/>".into(),
+            was_running: None,
+        };
         let bytes = img.encode().unwrap();
         assert_eq!(&bytes[..15], b"TestGuestMagic\0");
         assert_eq!(&bytes[15..19], &9i32.to_ne_bytes());
@@ -163,7 +194,10 @@ mod tests {
     fn round_trip_keeps_the_chosen_state() {
         for state in [None, Some(true), Some(false)] {
             let path = tmp(&format!("rt-{state:?}"));
-            let img = Image { xml: "<domain type='test'/>".into(), was_running: state };
+            let img = Image {
+                xml: "<domain type='test'/>".into(),
+                was_running: state,
+            };
             img.write(&path, "saving").unwrap();
             assert_eq!(Image::read(&path).unwrap(), img);
         }
@@ -173,18 +207,46 @@ mod tests {
     fn bad_images_get_libvirts_errors() {
         let cases: &[(&str, &[u8], &str)] = &[
             ("empty", b"", "incomplete save header in '{}': Success"),
-            ("magic", b"TestGuestMagiX\0\x01\0\0\0x", "internal error: mismatched header magic"),
-            ("len", b"TestGuestMagic\0\x01\0", "failed to read metadata length in '{}': Success"),
-            ("zero", b"TestGuestMagic\0\0\0\0\0", "internal error: length of metadata out of range"),
-            ("huge", b"TestGuestMagic\0\x01\x20\0\0", "internal error: length of metadata out of range"),
-            ("neg", b"TestGuestMagic\0\xff\xff\xff\xff", "internal error: length of metadata out of range"),
-            ("short", b"TestGuestMagic\0\x05\0\0\0<do", "incomplete metadata in '{}': Success"),
+            (
+                "magic",
+                b"TestGuestMagiX\0\x01\0\0\0x",
+                "internal error: mismatched header magic",
+            ),
+            (
+                "len",
+                b"TestGuestMagic\0\x01\0",
+                "failed to read metadata length in '{}': Success",
+            ),
+            (
+                "zero",
+                b"TestGuestMagic\0\0\0\0\0",
+                "internal error: length of metadata out of range",
+            ),
+            (
+                "huge",
+                b"TestGuestMagic\0\x01\x20\0\0",
+                "internal error: length of metadata out of range",
+            ),
+            (
+                "neg",
+                b"TestGuestMagic\0\xff\xff\xff\xff",
+                "internal error: length of metadata out of range",
+            ),
+            (
+                "short",
+                b"TestGuestMagic\0\x05\0\0\0<do",
+                "incomplete metadata in '{}': Success",
+            ),
         ];
         for (name, bytes, msg) in cases {
             let path = tmp(name);
             std::fs::write(&path, bytes).unwrap();
             let err = Image::read(&path).unwrap_err();
-            assert_eq!(err.message, msg.replace("{}", &path.display().to_string()), "{name}");
+            assert_eq!(
+                err.message,
+                msg.replace("{}", &path.display().to_string()),
+                "{name}"
+            );
             assert_eq!(err.domain, VIR_FROM_TEST);
         }
         let err = Image::read(&tmp("missing")).unwrap_err();
@@ -194,9 +256,12 @@ mod tests {
 
     #[test]
     fn failed_writes_leave_no_file() {
-        let err = Image { xml: "x".repeat(MAX_XML + 1), was_running: None }
-            .write(&tmp("big"), "saving")
-            .unwrap_err();
+        let err = Image {
+            xml: "x".repeat(MAX_XML + 1),
+            was_running: None,
+        }
+        .write(&tmp("big"), "saving")
+        .unwrap_err();
         assert_eq!(err.code, VIR_ERR_INTERNAL_ERROR);
         assert!(!tmp("big").exists());
     }

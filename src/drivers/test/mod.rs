@@ -5,13 +5,14 @@
 //! in libvirt.
 
 mod image;
+mod node;
 mod state;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
 use crate::abi::virDomainSaveImageXMLFlags::VIR_DOMAIN_SAVE_IMAGE_XML_SECURE;
+use crate::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
 use crate::abi::virDomainState;
 use crate::abi::virErrorDomain::VIR_FROM_TEST;
 use crate::core::{DomainId, DomainInfo, Driver};
@@ -19,7 +20,7 @@ use crate::xml::{check_abi_stability, DomainDef, FormatFlags};
 use crate::{Error, Result};
 
 pub use image::Image;
-use state::{State, StartReason};
+use state::{StartReason, State};
 
 /// The virtualization types the test driver's guests may have.
 const VIRT_TYPES: &[&str] = &["test"];
@@ -46,6 +47,13 @@ impl TestDriver {
         Ok(driver)
     }
 
+    /// A driver of its own for the configuration file `path`, as `test:///path` opens.
+    pub fn from_file(path: &Path) -> Result<Arc<TestDriver>> {
+        Ok(Arc::new(TestDriver {
+            state: Mutex::new(node::load(path)?),
+        }))
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while the lock was held cannot leave a half-made change visible: every
         // change is prepared first and applied with plain assignments.
@@ -53,8 +61,11 @@ impl TestDriver {
     }
 }
 
+/// A definition as the test driver takes it: parsed, and its unnamed interfaces named.
 fn parse(xml: &str) -> Result<DomainDef> {
-    DomainDef::parse(xml, VIRT_TYPES)
+    let mut def = DomainDef::parse(xml, VIRT_TYPES)?;
+    def.name_interfaces("testnet");
+    Ok(def)
 }
 
 const SAVE_STATE_FLAGS: u32 = VIR_DOMAIN_SAVE_RUNNING as u32 | VIR_DOMAIN_SAVE_PAUSED as u32;
@@ -100,7 +111,12 @@ impl Driver for TestDriver {
     }
 
     fn list_all(&self, flags: u32) -> Result<Vec<DomainId>> {
-        Error::check_flags(VIR_FROM_TEST, flags, state::LIST_FLAGS, "testConnectListAllDomains")?;
+        Error::check_flags(
+            VIR_FROM_TEST,
+            flags,
+            state::LIST_FLAGS,
+            "testConnectListAllDomains",
+        )?;
         Ok(self.state().list(flags))
     }
 
@@ -113,11 +129,12 @@ impl Driver for TestDriver {
     }
 
     fn define_xml(&self, xml: &str, flags: u32) -> Result<DomainId> {
-        // VALIDATE asks for a check against libvirt's RNG schema, which virshim does not
-        // ship: the definition gets virshim's own checks only.
         let validate = crate::abi::virDomainDefineFlags::VIR_DOMAIN_DEFINE_VALIDATE as u32;
         Error::check_flags(VIR_FROM_TEST, flags, validate, "testDomainDefineXMLFlags")?;
         let def = parse(xml)?;
+        if flags & validate != 0 {
+            def.validate_schema()?;
+        }
         self.state().define(def)
     }
 
@@ -150,13 +167,19 @@ impl Driver for TestDriver {
         // Managed saves and snapshot metadata of the test driver live in memory only, and
         // go with the domain, so asking for their removal is accepted.
         use crate::abi::virDomainUndefineFlagsValues::*;
-        let known = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE as u32 | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA as u32;
+        let known =
+            VIR_DOMAIN_UNDEFINE_MANAGED_SAVE as u32 | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA as u32;
         Error::check_flags(VIR_FROM_TEST, flags, known, "testDomainUndefineFlags")?;
         self.state().undefine(dom)
     }
 
     fn xml_desc(&self, dom: &DomainId, flags: u32) -> Result<String> {
-        Error::check_flags(VIR_FROM_TEST, flags, state::XML_FLAGS, "testDomainGetXMLDesc")?;
+        Error::check_flags(
+            VIR_FROM_TEST,
+            flags,
+            state::XML_FLAGS,
+            "testDomainGetXMLDesc",
+        )?;
         self.state().find(dom)?.xml(flags)
     }
 
@@ -178,45 +201,94 @@ impl Driver for TestDriver {
     }
 
     fn save(&self, dom: &DomainId, to: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
-        Error::check_flags(VIR_FROM_TEST, flags, SAVE_STATE_FLAGS, "testDomainSaveFlags")?;
+        Error::check_flags(
+            VIR_FROM_TEST,
+            flags,
+            SAVE_STATE_FLAGS,
+            "testDomainSaveFlags",
+        )?;
         let mut state = self.state();
         let domain = state.find_active(dom)?;
-        let def = replacement(&domain.def, dxml)?.unwrap_or_else(|| domain.def.clone());
+        let replaced = replacement(&domain.def, dxml)?;
+        let def = replaced.as_ref().unwrap_or(&domain.def);
         let image = Image {
-            xml: def.to_xml(Some(domain.id), FormatFlags { secure: true, ..FormatFlags::default() }),
+            xml: def.to_xml(
+                Some(domain.id),
+                FormatFlags {
+                    secure: true,
+                    ..FormatFlags::default()
+                },
+            ),
             was_running: requested_state(flags),
         };
-        image.write(to, &format!("saving domain '{}' to '{}'", dom.name, to.display()))?;
+        image.write(
+            to,
+            &format!("saving domain '{}' to '{}'", dom.name, to.display()),
+        )?;
         state.stop_saved(dom)
     }
 
     fn restore(&self, from: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
-        Error::check_flags(VIR_FROM_TEST, flags, SAVE_STATE_FLAGS, "testDomainRestoreFlags")?;
+        Error::check_flags(
+            VIR_FROM_TEST,
+            flags,
+            SAVE_STATE_FLAGS,
+            "testDomainRestoreFlags",
+        )?;
         let image = Image::read(from)?;
         let saved = parse(&image.xml)?;
         let def = replacement(&saved, dxml)?.unwrap_or(saved);
         let running = requested_state(flags).or(image.was_running).unwrap_or(true);
-        let reason = if running { StartReason::Restored } else { StartReason::RestoredPaused };
+        let reason = if running {
+            StartReason::Restored
+        } else {
+            StartReason::RestoredPaused
+        };
         self.state().add_live(def, reason).map(drop)
     }
 
     fn save_image_xml(&self, file: &Path, flags: u32) -> Result<String> {
         let secure = VIR_DOMAIN_SAVE_IMAGE_XML_SECURE as u32;
-        Error::check_flags(VIR_FROM_TEST, flags, secure, "testDomainSaveImageGetXMLDesc")?;
+        Error::check_flags(
+            VIR_FROM_TEST,
+            flags,
+            secure,
+            "testDomainSaveImageGetXMLDesc",
+        )?;
         let def = parse(&Image::read(file)?.xml)?;
-        Ok(def.to_xml(None, FormatFlags { secure: true, ..FormatFlags::default() }))
+        Ok(def.to_xml(
+            None,
+            FormatFlags {
+                secure: true,
+                ..FormatFlags::default()
+            },
+        ))
     }
 
     fn save_image_define_xml(&self, file: &Path, dxml: &str, flags: u32) -> Result<()> {
-        Error::check_flags(VIR_FROM_TEST, flags, SAVE_STATE_FLAGS, "testDomainSaveImageDefineXML")?;
+        Error::check_flags(
+            VIR_FROM_TEST,
+            flags,
+            SAVE_STATE_FLAGS,
+            "testDomainSaveImageDefineXML",
+        )?;
         let old = Image::read(file)?;
         // libvirt's test driver keeps whatever the caller gives, renames included: no
         // compatibility check here, only a well-formed definition.
         let def = parse(dxml)?;
         let image = Image {
-            xml: def.to_xml(None, FormatFlags { secure: true, ..FormatFlags::default() }),
+            xml: def.to_xml(
+                None,
+                FormatFlags {
+                    secure: true,
+                    ..FormatFlags::default()
+                },
+            ),
             was_running: requested_state(flags).or(old.was_running),
         };
-        image.write(file, &format!("saving domain '{}' to '{}'", def.name(), file.display()))
+        image.write(
+            file,
+            &format!("saving domain '{}' to '{}'", def.name(), file.display()),
+        )
     }
 }

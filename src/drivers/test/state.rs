@@ -101,10 +101,11 @@ impl Dom {
     }
 
     fn matches(&self, flags: u32) -> bool {
-        let want = |yes: virConnectListAllDomainsFlags, no: virConnectListAllDomainsFlags, is: bool| {
-            let (yes, no) = (yes as u32, no as u32);
-            flags & (yes | no) == 0 || flags & if is { yes } else { no } != 0
-        };
+        let want =
+            |yes: virConnectListAllDomainsFlags, no: virConnectListAllDomainsFlags, is: bool| {
+                let (yes, no) = (yes as u32, no as u32);
+                flags & (yes | no) == 0 || flags & if is { yes } else { no } != 0
+            };
         let state_bits = VIR_CONNECT_LIST_DOMAINS_RUNNING as u32
             | VIR_CONNECT_LIST_DOMAINS_PAUSED as u32
             | VIR_CONNECT_LIST_DOMAINS_SHUTOFF as u32
@@ -145,7 +146,11 @@ fn not_found() -> Error {
 }
 
 fn not_running() -> Error {
-    Error::new(VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN, "domain is not running")
+    Error::new(
+        VIR_ERR_OPERATION_INVALID,
+        VIR_FROM_DOMAIN,
+        "domain is not running",
+    )
 }
 
 fn uuid_text(uuid: [u8; 16]) -> String {
@@ -153,19 +158,36 @@ fn uuid_text(uuid: [u8; 16]) -> String {
 }
 
 impl State {
-    pub fn with_default_domain() -> Result<State> {
-        let mut state = State {
+    pub fn empty() -> State {
+        State {
             doms: Vec::new(),
             next_id: 1,
-        };
+        }
+    }
+
+    pub fn with_default_domain() -> Result<State> {
+        let mut state = State::empty();
         let def = DomainDef::parse(DEFAULT_DOMAIN, super::VIRT_TYPES)?;
-        state.define(def)?;
-        state.run(0, StartReason::Preloaded);
+        state.load(def, true, true)?;
         Ok(state)
     }
 
+    /// Adds a domain of the driver's configuration, running or not.
+    pub fn load(&mut self, def: DomainDef, running: bool, persistent: bool) -> Result<()> {
+        self.define(def)?;
+        let i = self.doms.len() - 1;
+        self.doms[i].persistent = persistent;
+        if running {
+            self.run(i, StartReason::Preloaded);
+        }
+        Ok(())
+    }
+
     pub fn by_name(&self, name: &str) -> Result<&Dom> {
-        self.doms.iter().find(|d| d.def.name() == name).ok_or_else(not_found)
+        self.doms
+            .iter()
+            .find(|d| d.def.name() == name)
+            .ok_or_else(not_found)
     }
 
     pub fn by_id(&self, id: i32) -> Result<&Dom> {
@@ -176,7 +198,10 @@ impl State {
     }
 
     pub fn by_uuid(&self, uuid: &[u8; 16]) -> Result<&Dom> {
-        self.doms.iter().find(|d| &d.def.uuid() == uuid).ok_or_else(not_found)
+        self.doms
+            .iter()
+            .find(|d| &d.def.uuid() == uuid)
+            .ok_or_else(not_found)
     }
 
     fn index(&self, dom: &DomainId) -> Result<usize> {
@@ -187,7 +212,11 @@ impl State {
                 Error::new(
                     VIR_ERR_NO_DOMAIN,
                     VIR_FROM_TEST,
-                    format!("no domain with matching uuid '{}' ({})", uuid_text(dom.uuid), dom.name),
+                    format!(
+                        "no domain with matching uuid '{}' ({})",
+                        uuid_text(dom.uuid),
+                        dom.name
+                    ),
                 )
             })
     }
@@ -206,11 +235,19 @@ impl State {
     }
 
     pub fn list(&self, flags: u32) -> Vec<DomainId> {
-        self.doms.iter().filter(|d| d.matches(flags)).map(Dom::key).collect()
+        self.doms
+            .iter()
+            .filter(|d| d.matches(flags))
+            .map(Dom::key)
+            .collect()
     }
 
     pub fn active_ids(&self) -> Vec<i32> {
-        self.doms.iter().filter(|d| d.is_active()).map(|d| d.id).collect()
+        self.doms
+            .iter()
+            .filter(|d| d.is_active())
+            .map(|d| d.id)
+            .collect()
     }
 
     pub fn defined_names(&self) -> Vec<String> {

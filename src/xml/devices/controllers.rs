@@ -7,17 +7,9 @@ use crate::xml::report::{enum_attr, unsupported};
 use crate::xml::tree::Element;
 use crate::xml::values;
 
+#[rustfmt::skip]
 const TYPES: &[&str] = &[
-    "ide",
-    "fdc",
-    "scsi",
-    "sata",
-    "virtio-serial",
-    "ccid",
-    "usb",
-    "pci",
-    "xenbus",
-    "isa",
+    "ide", "fdc", "scsi", "sata", "virtio-serial", "ccid", "usb", "pci", "xenbus", "isa",
 ];
 
 pub fn check(devices: &Element) -> Result<()> {

@@ -9,14 +9,9 @@ use crate::xml::report::{enum_attr, xml_error};
 use crate::xml::tree::Element;
 use crate::xml::values;
 
+#[rustfmt::skip]
 const TYPES: &[&str] = &[
-    "file",
-    "block",
-    "dir",
-    "network",
-    "volume",
-    "nvme",
-    "vhostuser",
+    "file", "block", "dir", "network", "volume", "nvme", "vhostuser",
 ];
 const DEVICES: &[&str] = &["disk", "cdrom", "floppy", "lun"];
 const BUSES: &[&str] = &[

@@ -7,20 +7,10 @@ use crate::xml::report::unsupported;
 use crate::xml::tree::Element;
 
 /// Attribute orders of libvirt's formatter.
+#[rustfmt::skip]
 const GRAPHICS_ATTRS: &[&str] = &[
-    "type",
-    "port",
-    "tlsPort",
-    "autoport",
-    "websocket",
-    "websocketGenerated",
-    "listen",
-    "keymap",
-    "defaultMode",
-    "sharePolicy",
-    "passwd",
-    "passwdValidTo",
-    "connected",
+    "type", "port", "tlsPort", "autoport", "websocket", "websocketGenerated", "listen",
+    "keymap", "defaultMode", "sharePolicy", "passwd", "passwdValidTo", "connected",
 ];
 const MODEL_ATTRS: &[&str] = &[
     "type", "ram", "vram", "vram64", "vgamem", "heads", "primary",

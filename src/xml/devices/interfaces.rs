@@ -6,22 +6,10 @@ use crate::xml::report::{enum_attr, xml_error};
 use crate::xml::tree::Element;
 use crate::xml::values;
 
+#[rustfmt::skip]
 const TYPES: &[&str] = &[
-    "user",
-    "ethernet",
-    "vhostuser",
-    "server",
-    "client",
-    "mcast",
-    "network",
-    "bridge",
-    "internal",
-    "direct",
-    "hostdev",
-    "udp",
-    "vdpa",
-    "null",
-    "vds",
+    "user", "ethernet", "vhostuser", "server", "client", "mcast", "network", "bridge",
+    "internal", "direct", "hostdev", "udp", "vdpa", "null", "vds",
 ];
 /// Prefixes of the names a host generates for interfaces; the inactive parse forgets them.
 const GENERATED_NAMES: &[&str] = &["vnet", "macvtap", "macvlan"];

@@ -62,9 +62,9 @@ fn forget_live_state(devices: &mut Element) {
             }
             _ => true,
         });
-        dev.remove_attr("tty");
         match dev.name.as_str() {
             "serial" | "parallel" | "console" | "channel" if dev.attr("type") == Some("pty") => {
+                dev.remove_attr("tty");
                 if let Some(source) = dev.child_mut("source") {
                     source.remove_attr("path");
                 }
