@@ -68,6 +68,13 @@ fn parse(xml: &str) -> Result<DomainDef> {
     Ok(def)
 }
 
+/// An image and the definition it holds, both checked, as every image call starts.
+fn open_image(path: &Path) -> Result<(Image, DomainDef)> {
+    let image = Image::read(path)?;
+    let def = DomainDef::parse(&image.xml, VIRT_TYPES)?;
+    Ok((image, def))
+}
+
 const SAVE_STATE_FLAGS: u32 = VIR_DOMAIN_SAVE_RUNNING as u32 | VIR_DOMAIN_SAVE_PAUSED as u32;
 
 /// The state a save or restore call asks for, if any.
@@ -235,8 +242,7 @@ impl Driver for TestDriver {
             SAVE_STATE_FLAGS,
             "testDomainRestoreFlags",
         )?;
-        let image = Image::read(from)?;
-        let saved = parse(&image.xml)?;
+        let (image, saved) = open_image(from)?;
         let def = replacement(&saved, dxml)?.unwrap_or(saved);
         let running = requested_state(flags).or(image.was_running).unwrap_or(true);
         let reason = if running {
@@ -255,7 +261,7 @@ impl Driver for TestDriver {
             secure,
             "testDomainSaveImageGetXMLDesc",
         )?;
-        let def = parse(&Image::read(file)?.xml)?;
+        let (_, def) = open_image(file)?;
         Ok(def.to_xml(
             None,
             FormatFlags {
@@ -272,7 +278,7 @@ impl Driver for TestDriver {
             SAVE_STATE_FLAGS,
             "testDomainSaveImageDefineXML",
         )?;
-        let old = Image::read(file)?;
+        let (old, _) = open_image(file)?;
         // libvirt's test driver keeps whatever the caller gives, renames included: no
         // compatibility check here, only a well-formed definition.
         let def = parse(dxml)?;
