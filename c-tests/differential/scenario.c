@@ -863,6 +863,20 @@ write_image(const char *name, const char *magic15, int lenfield, const char *pay
     free(path);
 }
 
+/* One step: restore from a crafted image (see write_image). */
+static void
+restore_crafted(virConnectPtr c, const char *step, const char *name, const char *magic15,
+                int lenfield, const char *payload, size_t payload_len)
+{
+    S(step, NULL, 0);
+    write_image(name, magic15, lenfield, payload, payload_len);
+    char *p = tpath(name);
+    RI("virDomainRestore", virDomainRestore(c, p));
+    free(p);
+    E();
+}
+
+
 /* Describe an image file as the test driver writes it. */
 /* The whole content of a file, or NULL; its size in *n. */
 static char *
@@ -2987,82 +3001,21 @@ scenario(void)
 
     const char *small_xml = X(xml2, "imgdom", 20, 65536, NULL);
 
-    S("restore.wrong_magic", NULL, 0);
-    {
-        write_image("wrongmagic.img", "TestGuestMagiX", (int)strlen(small_xml), small_xml,
-                    strlen(small_xml));
-        char *p = tpath("wrongmagic.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
-    }
-    E();
+    restore_crafted(c, "restore.wrong_magic", "wrongmagic.img", "TestGuestMagiX", (int)strlen(small_xml), small_xml, strlen(small_xml));
 
-    S("restore.magic_without_NUL", NULL, 0);
-    {
-        write_image("magicnonul.img", "TestGuestMagicX", (int)strlen(small_xml), small_xml,
-                    strlen(small_xml));
-        char *p = tpath("magicnonul.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
-    }
-    E();
+    restore_crafted(c, "restore.magic_without_NUL", "magicnonul.img", "TestGuestMagicX", (int)strlen(small_xml), small_xml, strlen(small_xml));
 
-    S("restore.qemu_magic", NULL, 0);
-    {
-        write_image("qemumagic.img", "LibvirtQemudSav", (int)strlen(small_xml), small_xml,
-                    strlen(small_xml));
-        char *p = tpath("qemumagic.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
-    }
-    E();
+    restore_crafted(c, "restore.qemu_magic", "qemumagic.img", "LibvirtQemudSav", (int)strlen(small_xml), small_xml, strlen(small_xml));
 
-    S("restore.length_0", NULL, 0);
-    {
-        write_image("len0.img", TEST_MAGIC, 0, small_xml, strlen(small_xml));
-        char *p = tpath("len0.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
-    }
-    E();
+    restore_crafted(c, "restore.length_0", "len0.img", TEST_MAGIC, 0, small_xml, strlen(small_xml));
 
-    S("restore.length_negative", NULL, 0);
-    {
-        write_image("lenneg.img", TEST_MAGIC, -5, small_xml, strlen(small_xml));
-        char *p = tpath("lenneg.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
-    }
-    E();
+    restore_crafted(c, "restore.length_negative", "lenneg.img", TEST_MAGIC, -5, small_xml, strlen(small_xml));
 
-    S("restore.length_8193", NULL, 0);
-    {
-        write_image("len8193.img", TEST_MAGIC, 8193, small_xml, strlen(small_xml));
-        char *p = tpath("len8193.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
-    }
-    E();
+    restore_crafted(c, "restore.length_8193", "len8193.img", TEST_MAGIC, 8193, small_xml, strlen(small_xml));
 
-    S("restore.length_larger_than_file", NULL, 0);
-    {
-        write_image("lenbig.img", TEST_MAGIC, (int)strlen(small_xml) + 100, small_xml,
-                    strlen(small_xml));
-        char *p = tpath("lenbig.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
-    }
-    E();
+    restore_crafted(c, "restore.length_larger_than_file", "lenbig.img", TEST_MAGIC, (int)strlen(small_xml) + 100, small_xml, strlen(small_xml));
 
-    S("restore.length_smaller_than_xml", NULL, 0);
-    {
-        write_image("lensmall.img", TEST_MAGIC, (int)strlen(small_xml) - 20, small_xml,
-                    strlen(small_xml));
-        char *p = tpath("lensmall.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
-    }
-    E();
+    restore_crafted(c, "restore.length_smaller_than_xml", "lensmall.img", TEST_MAGIC, (int)strlen(small_xml) - 20, small_xml, strlen(small_xml));
 
     S("restore.length_8192_valid", NULL, 0);
     {
@@ -3102,36 +3055,20 @@ scenario(void)
     }
     E();
 
-    S("restore.malformed_xml", NULL, 0);
     {
         const char *bad = "<domain type='test'><name>broken</name>";
-        write_image("badxml.img", TEST_MAGIC, (int)strlen(bad), bad, strlen(bad));
-        char *p = tpath("badxml.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
+        restore_crafted(c, "restore.malformed_xml", "badxml.img", TEST_MAGIC, (int)strlen(bad), bad, strlen(bad));
     }
-    E();
 
-    S("restore.xml_not_a_domain", NULL, 0);
     {
         const char *bad = "<network><name>n</name></network>";
-        write_image("notdom.img", TEST_MAGIC, (int)strlen(bad), bad, strlen(bad));
-        char *p = tpath("notdom.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
+        restore_crafted(c, "restore.xml_not_a_domain", "notdom.img", TEST_MAGIC, (int)strlen(bad), bad, strlen(bad));
     }
-    E();
 
-    S("restore.xml_missing_name", NULL, 0);
     {
-        const char *bad = "<domain type='test'><memory>65536</memory><os><type>hvm</type></os>"
-                          "</domain>";
-        write_image("noname.img", TEST_MAGIC, (int)strlen(bad), bad, strlen(bad));
-        char *p = tpath("noname.img");
-        RI("virDomainRestore", virDomainRestore(c, p));
-        free(p);
+        const char *bad = "<domain type='test'><memory>65536</memory><os><type>hvm</type></os>" "</domain>";
+        restore_crafted(c, "restore.xml_missing_name", "noname.img", TEST_MAGIC, (int)strlen(bad), bad, strlen(bad));
     }
-    E();
 
     S("restore.xml_with_NUL_inside", NULL, 0);
     {

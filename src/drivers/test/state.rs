@@ -402,31 +402,41 @@ impl State {
         self.stop(dom, VIR_DOMAIN_SHUTOFF_SAVED)
     }
 
+    /// `virDomainSuspend`: a running domain pauses.
     pub fn suspend(&mut self, dom: &DomainId) -> Result<()> {
-        let i = self.index(dom)?;
-        let d = &mut self.doms[i];
-        if d.state != VIR_DOMAIN_RUNNING {
-            return Err(Error::new(
-                VIR_ERR_INTERNAL_ERROR,
-                VIR_FROM_TEST,
-                format!("domain '{}' not running", dom.name),
-            ));
-        }
-        (d.state, d.reason) = (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER as i32);
-        Ok(())
+        self.switch(
+            dom,
+            VIR_DOMAIN_RUNNING,
+            "not running",
+            (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER as i32),
+        )
     }
 
+    /// `virDomainResume`: a paused domain runs again.
     pub fn resume(&mut self, dom: &DomainId) -> Result<()> {
+        let unpaused = (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED as i32);
+        self.switch(dom, VIR_DOMAIN_PAUSED, "not paused", unpaused)
+    }
+
+    /// Moves a domain in state `from` to `to`, or fails as the test driver does, saying
+    /// the domain is `not_from`.
+    fn switch(
+        &mut self,
+        dom: &DomainId,
+        from: virDomainState,
+        not_from: &str,
+        to: (virDomainState, i32),
+    ) -> Result<()> {
         let i = self.index(dom)?;
         let d = &mut self.doms[i];
-        if d.state != VIR_DOMAIN_PAUSED {
+        if d.state != from {
             return Err(Error::new(
                 VIR_ERR_INTERNAL_ERROR,
                 VIR_FROM_TEST,
-                format!("domain '{}' not paused", dom.name),
+                format!("domain '{}' {not_from}", dom.name),
             ));
         }
-        (d.state, d.reason) = (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED as i32);
+        (d.state, d.reason) = to;
         Ok(())
     }
 
