@@ -76,6 +76,8 @@ _SIGNATURES = [
     ("virConnectClose", c_int, [c_void_p]),
     ("virConnectGetURI", c_void_p, [c_void_p]),
     ("virDomainLookupByName", c_void_p, [c_void_p, c_char_p]),
+    ("virDomainCreateXML", c_void_p, [c_void_p, c_char_p, c_uint]),
+    ("virDomainDefineXML", c_void_p, [c_void_p, c_char_p]),
     ("virDomainFree", c_int, [c_void_p]),
     ("virDomainGetName", c_char_p, [c_void_p]),
     ("virDomainGetID", c_uint, [c_void_p]),
@@ -200,11 +202,19 @@ class virConnect:
     def getURI(self):
         return _owned_string(_lib.virConnectGetURI(self._ptr), "virConnectGetURI")
 
-    def lookupByName(self, name):
-        ptr = _lib.virDomainLookupByName(self._ptr, _arg(name))
+    def _domain(self, ptr, what):
         if not ptr:
-            raise libvirtError("virDomainLookupByName() failed")
+            raise libvirtError(f"{what}() failed")
         return virDomain(self, ptr)
+
+    def lookupByName(self, name):
+        return self._domain(_lib.virDomainLookupByName(self._ptr, _arg(name)), "virDomainLookupByName")
+
+    def createXML(self, xmlDesc, flags=0):
+        return self._domain(_lib.virDomainCreateXML(self._ptr, _arg(xmlDesc), flags), "virDomainCreateXML")
+
+    def defineXML(self, xml):
+        return self._domain(_lib.virDomainDefineXML(self._ptr, _arg(xml)), "virDomainDefineXML")
 
     def restore(self, frm):
         return _check(_lib.virDomainRestore(self._ptr, _arg(frm)), "virDomainRestore")
