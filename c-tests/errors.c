@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int passed, failed;
 
@@ -118,6 +121,37 @@ int main(void)
     CHECK(virGetLastErrorCode() == VIR_ERR_INVALID_CONN);
     CHECK(virDomainSave((virDomainPtr)&token, "/tmp/x") == -1);
     CHECK(virGetLastErrorCode() == VIR_ERR_INVALID_DOMAIN);
+
+    /* An image the caller may not read is a system error naming it, and stays as it was:
+     * checked in a child that gives up root, to which permissions do not apply. */
+    char image[64];
+    snprintf(image, sizeof(image), "/tmp/virshim-errors-%d.img", (int)getpid());
+    conn = virConnectOpen("test:///default");
+    dom = virDomainLookupByName(conn, "test");
+    CHECK(virDomainSave(dom, image) == 0);
+    struct stat before, after;
+    stat(image, &before);
+    pid_t child = fork();
+    if (child == 0) {
+        virConnectPtr c = NULL;
+        int ok = setgid(65534) == 0 && setuid(65534) == 0 &&
+                 (c = virConnectOpen("test:///default")) != NULL &&
+                 virDomainRestore(c, image) == -1 &&
+                 virGetLastErrorCode() == VIR_ERR_SYSTEM_ERROR &&
+                 virGetLastErrorDomain() == VIR_FROM_TEST &&
+                 strstr(virGetLastErrorMessage(), "Permission denied") != NULL &&
+                 virDomainSaveImageGetXMLDesc(c, image, 0) == NULL;
+        _exit(ok ? 0 : 1);
+    }
+    int status = -1;
+    waitpid(child, &status, 0);
+    CHECK(geteuid() != 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    stat(image, &after);
+    CHECK(before.st_size == after.st_size && before.st_mtime == after.st_mtime &&
+          (after.st_mode & 0777) == 0600);
+    unlink(image);
+    virDomainFree(dom);
+    virConnectClose(conn);
 
     virSetErrorFunc(NULL, NULL);
     printf("errors: %d passed, %d failed\n", passed, failed);

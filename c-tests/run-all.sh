@@ -27,7 +27,7 @@ for prog in demo errors; do
         --leak-check=full --errors-for-leak-kinds=definite "$out/$prog"
 done
 if [ -x "$here/differential/run.sh" ]; then
-    run differential "$here/differential/run.sh" "$VIRSHIM_LIBDIR"
+    run differential "$here/differential/run.sh" --valgrind "$VIRSHIM_LIBDIR"
 fi
 echo "c-tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
