@@ -1,5 +1,6 @@
 //! The hypervisors behind connections, chosen by URI.
 
+pub mod qemu;
 pub mod test;
 
 use std::path::Path;
