@@ -2,7 +2,11 @@
 #
 #   make lib        target/virshim/lib/libvirt.so.0.9000.0 (+ libvirt.so.0, libvirt.so links)
 #   make headers    refresh the committed include/libvirt/*.h from the Rust declarations
-#   make install    PREFIX/lib, PREFIX/include/libvirt, PREFIX/lib/pkgconfig/libvirt.pc
+#   make stubs      regenerate src/ffi/stubs.rs and stub_types.rs (the calls virshim does not
+#                   implement) and data/libvirt-api.json from libvirt-dev's libvirt-api.xml,
+#                   then the headers
+#   make install    PREFIX/lib, PREFIX/include/libvirt, PREFIX/lib/pkgconfig/libvirt.pc,
+#                   PREFIX/share/libvirt/api/libvirt-api.xml (the pc file's libvirt_api)
 #   make test       every test suite, ending with "N passed, N failed"
 #   make demo       c-tests/demo.c built with pkg-config against the installed virshim, run
 #   make bench      bench/run.sh
@@ -35,7 +39,7 @@ TEST_PREFIX := $(OUT)/prefix
 ABS_PREFIX = $(abspath $(PREFIX))
 INSTALL_ROOT = $(DESTDIR)$(ABS_PREFIX)
 
-.PHONY: all lib headers install test demo bench check clean
+.PHONY: all lib headers stubs install test demo bench check clean
 
 all: lib
 
@@ -56,12 +60,20 @@ lib:
 headers:
 	bash scripts/update-headers.sh
 
+stubs:
+	$(PYTHON) scripts/gen-stubs.py
+	$(MAKE) --no-print-directory headers
+
 install: lib
-	install -d $(INSTALL_ROOT)/lib/pkgconfig $(INSTALL_ROOT)/include/libvirt
+	install -d $(INSTALL_ROOT)/lib/pkgconfig $(INSTALL_ROOT)/include/libvirt \
+	    $(INSTALL_ROOT)/share/libvirt/api
 	install -m 0755 $(LIBOUT)/$(REALNAME) $(INSTALL_ROOT)/lib/$(REALNAME)
 	ln -sfn $(REALNAME) $(INSTALL_ROOT)/lib/$(SONAME)
 	ln -sfn $(SONAME) $(INSTALL_ROOT)/lib/libvirt.so
 	install -m 0644 include/libvirt/*.h $(INSTALL_ROOT)/include/libvirt/
+	$(PYTHON) scripts/gen-api-xml.py data/libvirt-api.json > $(OUT)/libvirt-api.xml.tmp
+	install -m 0644 $(OUT)/libvirt-api.xml.tmp $(INSTALL_ROOT)/share/libvirt/api/libvirt-api.xml
+	rm -f $(OUT)/libvirt-api.xml.tmp
 	sed 's|@PREFIX@|$(ABS_PREFIX)|g' pkgconfig/libvirt.pc.in > $(INSTALL_ROOT)/lib/pkgconfig/libvirt.pc
 
 test:

@@ -1,7 +1,8 @@
 //! Generates virshim's C headers with cbindgen.
 //!
-//! `libvirt.h` comes from `src/abi/domain.rs` and every `src/ffi/*.rs` but `error.rs`;
-//! `virterror.h` from `src/abi/virterror.rs` and `src/ffi/error.rs`. Each header is given
+//! `libvirt.h` comes from `src/abi/{common,event,domain}.rs` and every `src/ffi/*.rs` but
+//! `error.rs` (the generated `stubs.rs` and `stub_types.rs` too); `virterror.h` from
+//! `src/abi/virterror.rs` and `src/ffi/error.rs`. Each header is given
 //! only its own files, so each declares only its own items. The headers, plus the thin
 //! `libvirt-*.h` that only include `libvirt.h`, go to `$OUT_DIR/include/libvirt/`; the
 //! committed copies in `include/libvirt/` are refreshed by `make headers`, and
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 
 /// Headers that only include `libvirt.h`, for programs that name libvirt's sub-headers.
 const THIN_HEADERS: &[&str] = &["libvirt-common.h", "libvirt-host.h", "libvirt-domain.h"];
+
+/// The enumerations of `libvirt.h`, in the order the header declares them.
+const LIBVIRT_ABI: &[&str] = &["src/abi/common.rs", "src/abi/event.rs", "src/abi/domain.rs"];
 
 /// Files under `src/ffi/` that declare no C items of their own.
 const NOT_C_API: &[&str] = &["mod.rs", "macros.rs"];
@@ -28,6 +32,8 @@ fn main() {
         "build.rs",
         "cbindgen-libvirt.toml",
         "cbindgen-virterror.toml",
+        "src/abi/common.rs",
+        "src/abi/event.rs",
         "src/abi/domain.rs",
         "src/abi/virterror.rs",
         // A directory: cargo reruns us when any file below it changes, appears or goes.
@@ -41,7 +47,7 @@ fn main() {
         .into_iter()
         .partition(|p| p.file_name().is_some_and(|n| n == "error.rs"));
 
-    let mut libvirt_src = vec![root.join("src/abi/domain.rs")];
+    let mut libvirt_src: Vec<PathBuf> = LIBVIRT_ABI.iter().map(|f| root.join(f)).collect();
     libvirt_src.extend(other_ffi);
     let mut virterror_src = vec![root.join("src/abi/virterror.rs")];
     virterror_src.extend(error_rs);

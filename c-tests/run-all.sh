@@ -19,7 +19,7 @@ run() { # name command...
     fi
 }
 
-for prog in demo errors; do
+for prog in demo errors stubs; do
     run "build-$prog" cc -Wall -Wextra -Werror -g "$here/$prog.c" -o "$out/$prog" -pthread \
         $(pkg-config --cflags --libs libvirt)
     run "$prog" env LD_LIBRARY_PATH="$VIRSHIM_LIBDIR" "$out/$prog"

@@ -2,10 +2,12 @@
 //!
 //! - The committed headers in `include/libvirt/` are what build.rs generates now.
 //! - They compile, alone and in either order, as C99 and C++, and declare what libvirt 9.0's
-//!   headers declare: the same enumerator values, struct layouts and function types.
+//!   headers declare: the same enumerator values, struct layouts and function types, and
+//!   every function of libvirt's API.
 //! - The built `libvirt.so.0` exports libvirt's symbols in libvirt's version nodes and
 //!   nothing else; a program linked against the system's libvirt with full RELRO runs on
-//!   it; an install of virshim builds libvirt programs through pkg-config.
+//!   it, even one that binds every function of libvirt's API; an install of virshim builds
+//!   libvirt programs through pkg-config and has the API description its `libvirt.pc` names.
 //!
 //! The library tests use `VIRSHIM_LIBDIR` and `VIRSHIM_PREFIX` (set by `make test`,
 //! defaulting to `target/virshim/lib` and `target/virshim/prefix`). Without a built library
@@ -216,7 +218,9 @@ fn declared() -> Declared {
                     d.enumerators
                         .push(t.split([' ', '=', ',']).next().unwrap().to_string());
                 } else {
-                    let field = t.trim_end_matches(';').rsplit([' ', '*']).next().unwrap();
+                    // `char field[LEN];` names `field`, the whole array.
+                    let decl = t.trim_end_matches(';').split('[').next().unwrap();
+                    let field = decl.rsplit([' ', '*']).next().unwrap();
                     members.push(field.to_string());
                 }
                 continue;
@@ -321,10 +325,11 @@ fn function_declarations_match_libvirt() {
     let libvirt = libvirt_functions();
     let mut checks = String::new();
     let mut checked = 0;
+    let mut missing: BTreeSet<&str> = libvirt.iter().map(String::as_str).collect();
     for decl in declared().functions {
         let open = decl.find('(').unwrap();
         let name = decl[..open].rsplit([' ', '*']).next().unwrap();
-        if !libvirt.iter().any(|f| f == name) {
+        if !missing.remove(name) {
             continue; // virshim's own addition: nothing to compare with
         }
         // `int virX(args)` becomes `int (*check_virX)(args) = virX;`, which the compiler
@@ -348,6 +353,10 @@ fn function_declarations_match_libvirt() {
         ])
         .args(["-Werror=discarded-qualifiers", "-Werror=int-conversion"])
         .arg(&file));
+    assert!(
+        missing.is_empty(),
+        "libvirt functions the headers do not declare: {missing:?}"
+    );
     eprintln!("{checked} function declarations have libvirt 9.0's types");
 }
 
@@ -441,6 +450,81 @@ fn program_linked_against_system_libvirt_runs_on_virshim() {
     runs_on_virshim(&exe, &lib);
 }
 
+/// A program that refers to every function of libvirt's API, then calls two that virshim
+/// does not implement and prints the errors.
+fn every_function_program() -> String {
+    let refs: String = libvirt_functions()
+        .iter()
+        .map(|f| format!("    (void (*)(void))&{f},\n"))
+        .collect();
+    format!(
+        r#"#include <stdio.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+static void (*const all[])(void) = {{
+{refs}}};
+
+static void quiet(void *data, virErrorPtr err) {{ (void)data; (void)err; }}
+
+int main(void)
+{{
+    virSetErrorFunc(NULL, quiet);
+    virConnectPtr conn = virConnectOpen("test:///default");
+    virDomainPtr dom = virDomainLookupByName(conn, "test");
+    char garbage[64];
+    if (!conn || !dom)
+        return 1;
+    if (virConnectGetHostname(conn) == NULL)
+        printf("%d %d %s\n", virGetLastErrorCode(), virGetLastErrorDomain(), virGetLastErrorMessage());
+    if (virDomainScreenshot(dom, (virStreamPtr)garbage, 0, 0) == NULL)
+        printf("%d %d %s\n", virGetLastErrorCode(), virGetLastErrorDomain(), virGetLastErrorMessage());
+    printf("%zu functions\n", sizeof(all) / sizeof(all[0]));
+    virDomainFree(dom);
+    virConnectClose(conn);
+    return 0;
+}}
+"#
+    )
+}
+
+#[test]
+fn every_libvirt_function_binds_from_virshim_with_bind_now() {
+    let Some(lib) = built_library() else { return };
+    require_system_headers();
+    let dir = scratch("every_function");
+    let file = dir.join("all.c");
+    let exe = dir.join("all");
+    fs::write(&file, every_function_program()).unwrap();
+    let flags = stdout(&run(Command::new("pkg-config")
+        .env_remove("PKG_CONFIG_PATH")
+        .args(["--cflags", "--libs", "libvirt"])));
+    // Built and linked against the system's libvirt, with full RELRO: the loader binds every
+    // function, at its version, before main runs.
+    run(Command::new("cc")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&file)
+        .args(flags.split_whitespace())
+        .args(["-Wl,-z,relro", "-Wl,-z,now"]));
+    let out = run(Command::new(&exe).env("LD_LIBRARY_PATH", &lib));
+    assert!(
+        out.stderr.is_empty(),
+        "{} printed on stderr:\n{}",
+        exe.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unsupported = "3 20 this function is not supported by the connection driver:";
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{unsupported} virConnectGetHostname\n{unsupported} virDomainScreenshot\n\
+             {} functions\n",
+            libvirt_functions().len()
+        )
+    );
+}
+
 #[test]
 fn installed_virshim_builds_libvirt_programs_with_pkg_config() {
     let Some(_) = built_library() else { return };
@@ -466,6 +550,21 @@ fn installed_virshim_builds_libvirt_programs_with_pkg_config() {
     assert!(
         api.ends_with("/share/libvirt/api/libvirt-api.xml"),
         "libvirt_api = {api}"
+    );
+    // The API description is installed, names every function, and carries no doc text.
+    let description = fs::read_to_string(&api).unwrap_or_else(|e| panic!("{api}: {e}"));
+    assert!(
+        description.contains("<api name=\"libvirt\">"),
+        "{api} is no API description"
+    );
+    assert_eq!(
+        description.matches("<function ").count(),
+        libvirt_functions().len(),
+        "{api} does not describe every function"
+    );
+    assert!(
+        !description.contains("<info>"),
+        "{api} carries documentation text"
     );
 
     let dir = scratch("pkg_config");

@@ -5,8 +5,12 @@
 
 #![allow(non_camel_case_types)]
 
+mod common;
 mod domain;
+mod event;
 mod virterror;
 
+pub use common::*;
 pub use domain::*;
+pub use event::*;
 pub use virterror::*;

@@ -20,6 +20,11 @@ pub(super) struct Call {
 }
 
 impl Call {
+    /// The name of the public function being called.
+    pub fn api(&self) -> &'static str {
+        self.api
+    }
+
     /// The live connection `ptr` names, or libvirt's "invalid connection pointer" error.
     pub fn conn(&mut self, ptr: virConnectPtr) -> Result<Arc<virConnect>> {
         self.conn_in(ptr, VIR_FROM_DOMAIN)

@@ -103,6 +103,18 @@ pub unsafe extern "C" fn virDomainCreateXML(
     })
 }
 
+/// `virDomainCreateXML` under its first name, which libvirt keeps for old programs (and
+/// reports errors under the new one).
+#[no_mangle]
+pub unsafe extern "C" fn virDomainCreateLinux(
+    conn: virConnectPtr,
+    xmlDesc: *const c_char,
+    flags: c_uint,
+) -> virDomainPtr {
+    // SAFETY: the same contract as virDomainCreateXML.
+    unsafe { virDomainCreateXML(conn, xmlDesc, flags) }
+}
+
 fn define(
     api: &'static str,
     conn: virConnectPtr,

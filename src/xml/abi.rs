@@ -138,7 +138,7 @@ fn features(s: &Element, d: &Element) -> Result<()> {
     };
     let listed = |e: &Element| -> Vec<String> {
         e.child("features").map_or(Vec::new(), |f| {
-            f.elements().map(|x| x.name.clone()).collect()
+            f.elements().map(|x| x.name.to_string()).collect()
         })
     };
     let mut names: Vec<String> = FEATURES.iter().map(|&n| n.to_owned()).collect();

@@ -1,7 +1,7 @@
 //! The domain definition: the document as given, with what libvirt interprets checked and
 //! normalized as libvirt 9.0 does, and typed access to what save and restore rely on.
 
-use super::tree::Element;
+use super::tree::{Element, SmallStr};
 use super::{devices, layout, read, report, values, write};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_XML};
 use crate::abi::virErrorNumber::{
@@ -44,9 +44,9 @@ const LIFECYCLE: &[(&str, &[&str], &str)] = &[
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DomainDef {
     root: Element,
-    name: String,
+    name: SmallStr,
     uuid: [u8; 16],
-    virt_type: String,
+    virt_type: SmallStr,
     max_memory_kib: u64,
     current_memory_kib: u64,
     max_vcpus: u32,
@@ -84,7 +84,10 @@ impl DomainDef {
             ));
         }
         let virt_type = virt_type(&mut root, virt_types)?;
-        let name = root.child("name").map(Element::text).unwrap_or_default();
+        let name = root
+            .child("name")
+            .map(|e| SmallStr::from(e.text()))
+            .unwrap_or_default();
         if name.is_empty() {
             return Err(Error::bare(VIR_ERR_NO_NAME, VIR_FROM_DOMAIN));
         }
@@ -220,21 +223,19 @@ impl DomainDef {
     /// libvirt's formatting (2-space indent, single quotes, trailing newline), with
     /// `id='N'` on the root when `id` is Some and the form is not inactive.
     pub fn to_xml(&self, id: Option<i32>, flags: FormatFlags) -> String {
-        let mut root = self.root.clone();
-        if let Some(id) = id.filter(|_| !flags.inactive) {
-            root.set_attr_after(&["type"], "id", id.to_string());
-        }
-        if !flags.secure {
-            if let Some(devices) = root.child_mut("devices") {
-                devices::hide_secrets(devices);
-            }
-        }
-        write::to_string(&root)
+        let id = id
+            .filter(|_| !flags.inactive)
+            .map(|id| SmallStr::from_i64(id.into()));
+        let edits = write::Edits {
+            id: id.as_deref(),
+            hide_secrets_in: self.root.child("devices").filter(|_| !flags.secure),
+        };
+        write::to_string_with(&self.root, edits)
     }
 }
 
 /// The root's `type`, moved first as libvirt writes it; drops `id` (inactive parse).
-fn virt_type(root: &mut Element, virt_types: &[&str]) -> Result<String> {
+fn virt_type(root: &mut Element, virt_types: &[&str]) -> Result<SmallStr> {
     let t = root
         .remove_attr("type")
         .filter(|t| !t.is_empty())
@@ -254,7 +255,7 @@ fn virt_type(root: &mut Element, virt_types: &[&str]) -> Result<String> {
         )));
     }
     root.remove_attr("id");
-    root.attrs.insert(0, ("type".to_owned(), t.clone()));
+    root.attrs.insert(0, ("type".into(), t.clone()));
     Ok(t)
 }
 
@@ -263,7 +264,7 @@ fn virt_type(root: &mut Element, virt_types: &[&str]) -> Result<String> {
 fn uuid_element(root: &mut Element, name: &str, required: bool) -> Result<Option<[u8; 16]>> {
     let text = match root.child(name) {
         Some(e) => e.text(),
-        None if required => String::new(),
+        None if required => "".into(),
         None => return Ok(None),
     };
     let uuid = if text.is_empty() {
@@ -277,8 +278,15 @@ fn uuid_element(root: &mut Element, name: &str, required: bool) -> Result<Option
             )
         })?
     };
-    root.child_or_insert(name)
-        .set_text(values::format_uuid(&uuid));
+    let mut canonical = uuid::Uuid::encode_buffer();
+    let canonical = uuid::Uuid::from_bytes(uuid)
+        .hyphenated()
+        .encode_lower(&mut canonical);
+    let e = root.child_or_insert(name);
+    // A canonical UUID, as libvirt writes them, stays as it is.
+    if !e.is_text(canonical) {
+        e.set_text(&*canonical);
+    }
     Ok(Some(uuid))
 }
 
@@ -290,9 +298,10 @@ fn os_type(root: &mut Element, virt_types: &[&str]) -> Result<bool> {
         .map(Element::text)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| xml_error("an os <type> must be specified"))?;
-    if !OS_TYPES.contains(&os_type.as_str()) {
+    if !OS_TYPES.contains(&&*os_type) {
         return Err(unsupported(format!("unknown OS type '{os_type}'")));
     }
+    let hvm = os_type == "hvm";
     let type_el = root
         .child_mut("os")
         .and_then(|os| os.child_mut("type"))
@@ -304,7 +313,7 @@ fn os_type(root: &mut Element, virt_types: &[&str]) -> Result<bool> {
         Some(_) => {}
         None => type_el.set_attr_after(&[], "arch", default_arch(virt_types)),
     }
-    Ok(os_type == "hvm")
+    Ok(hvm)
 }
 
 /// The architecture a guest gets without one: the test driver's guests are i686, other
@@ -333,9 +342,14 @@ fn memory(parent: &Element, name: &str, xpath: &str) -> Result<Option<u64>> {
 /// Writes a size back as libvirt does: in KiB, `unit` last among the attributes.
 fn set_kib(parent: &mut Element, name: &str, kib: u64) {
     let e = parent.child_or_insert(name);
-    e.remove_attr("unit");
-    e.set_attr("unit", "KiB");
-    e.set_text(kib.to_string());
+    match e.attrs.last_mut() {
+        Some((k, v)) if k == "unit" => *v = "KiB".into(),
+        _ => {
+            e.remove_attr("unit");
+            e.set_attr("unit", "KiB");
+        }
+    }
+    e.set_text(SmallStr::from_u64(kib));
 }
 
 /// `<memtune>` limits, in KiB like every size libvirt writes.
@@ -369,22 +383,20 @@ fn vcpus(root: &mut Element) -> Result<(u32, u32)> {
         None => max,
         Some(c) => values::parse_u32(c).ok_or_else(|| invalid_uint_attr("vcpu", "current", c))?,
     };
-    let placement = enum_attr(vcpu, "placement", PLACEMENTS)?
-        .unwrap_or("static")
-        .to_owned();
+    let placement = SmallStr::new(enum_attr(vcpu, "placement", PLACEMENTS)?.unwrap_or("static"));
     if current > max {
         return Err(unsupported(
             "maximum vCPU count must not be less than current vCPU count",
         ));
     }
-    vcpu.set_attr("placement", placement.as_str());
+    vcpu.set_attr("placement", placement.clone());
     if current == max {
         vcpu.remove_attr("current");
     } else {
-        vcpu.set_attr("current", current.to_string());
+        vcpu.set_attr("current", SmallStr::from_u64(current.into()));
     }
     layout::order_attrs(vcpu, &["placement", "cpuset", "current"]);
-    vcpu.set_text(max.to_string());
+    vcpu.set_text(SmallStr::from_u64(max.into()));
     if placement == "auto" && root.child("numatune").is_none() {
         let memory = Element::new("memory")
             .with_attr("mode", "strict")
@@ -397,15 +409,11 @@ fn vcpus(root: &mut Element) -> Result<(u32, u32)> {
 fn lifecycle(root: &mut Element) -> Result<()> {
     for &(name, actions, default) in LIFECYCLE {
         let action = root.child(name).map(Element::text).unwrap_or_default();
-        if !action.is_empty() && !actions.contains(&action.as_str()) {
+        if !action.is_empty() && !actions.contains(&&*action) {
             let event = name.trim_start_matches("on_");
             return Err(unsupported(format!("unknown on_{event} action: {action}")));
         }
-        let action = if action.is_empty() {
-            default.to_owned()
-        } else {
-            action
-        };
+        let action = SmallStr::new(if action.is_empty() { default } else { &action });
         root.child_or_insert(name).set_text(action);
     }
     Ok(())
@@ -413,15 +421,16 @@ fn lifecycle(root: &mut Element) -> Result<()> {
 
 fn clock(root: &mut Element) -> Result<()> {
     let clock = root.child_or_insert("clock");
-    let offset = clock
-        .attr("offset")
-        .filter(|o| !o.is_empty())
-        .unwrap_or("utc")
-        .to_owned();
+    let offset = SmallStr::new(
+        clock
+            .attr("offset")
+            .filter(|o| !o.is_empty())
+            .unwrap_or("utc"),
+    );
     if !CLOCK_OFFSETS.contains(&offset.as_str()) {
         return Err(unsupported(format!("unknown clock offset '{offset}'")));
     }
-    clock.set_attr("offset", offset.as_str());
+    clock.set_attr("offset", offset.clone());
     if offset == "variable" {
         for (attr, default) in [("adjustment", "0"), ("basis", "utc")] {
             if clock.attr(attr).is_none() {

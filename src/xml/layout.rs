@@ -102,20 +102,59 @@ fn sort(parent: &mut Element, order: &[&str]) {
 }
 
 /// Stable sort by rank in `order`; an item not in `order` takes the rank of the item
-/// before it, so that it moves with its predecessor.
+/// before it, so that it moves with its predecessor. Items already in order, as in every
+/// document libvirt or virshim wrote, are left as they are without copying.
 fn sort_by_rank<T>(items: &mut Vec<T>, name: impl Fn(&T) -> Option<&str>, order: &[&str]) {
-    let mut rank = 0;
+    let mut ranks = Ranks::new(order);
+    let mut last = 0;
+    let sorted = items.iter().all(|item| {
+        let rank = ranks.next(name(item));
+        let in_order = rank >= last;
+        last = rank;
+        in_order
+    });
+    if sorted {
+        return;
+    }
+    let mut ranks = Ranks::new(order);
     let mut ranked: Vec<(usize, T)> = items
         .drain(..)
-        .map(|item| {
-            if let Some(r) = name(&item).and_then(|n| order.iter().position(|&o| o == n)) {
-                rank = r + 1;
-            }
-            (rank, item)
-        })
+        .map(|item| (ranks.next(name(&item)), item))
         .collect();
     ranked.sort_by_key(|(r, _)| *r);
     items.extend(ranked.into_iter().map(|(_, item)| item));
+}
+
+/// The ranks of a sequence of names: one plus the place in `order` of the name, or of the
+/// last name before it that has one; 0 before any.
+struct Ranks<'a> {
+    order: &'a [&'a str],
+    rank: usize,
+}
+
+impl<'a> Ranks<'a> {
+    fn new(order: &'a [&'a str]) -> Self {
+        Ranks { order, rank: 0 }
+    }
+
+    fn next(&mut self, name: Option<&str>) -> usize {
+        if let Some(place) = name.and_then(|n| self.place(n)) {
+            self.rank = place + 1;
+        }
+        self.rank
+    }
+
+    /// Where `name` is in the order: looked for from the last place found first, since
+    /// names mostly come in order. The names in an order are distinct.
+    fn place(&self, name: &str) -> Option<usize> {
+        let from = self.rank.saturating_sub(1);
+        let (before, after) = self.order.split_at(from);
+        after
+            .iter()
+            .position(|&o| o == name)
+            .map(|i| from + i)
+            .or_else(|| before.iter().position(|&o| o == name))
+    }
 }
 
 #[cfg(test)]
@@ -123,7 +162,16 @@ mod tests {
     use super::*;
 
     fn names(e: &Element) -> Vec<String> {
-        e.elements().map(|c| c.name.clone()).collect()
+        e.elements().map(|c| c.name.to_string()).collect()
+    }
+
+    #[test]
+    fn orders_name_each_element_once() {
+        for order in [DOMAIN, OS, DEVICES, DISK, INTERFACE, CHARDEV] {
+            for (i, name) in order.iter().enumerate() {
+                assert!(!order[..i].contains(name), "{name}");
+            }
+        }
     }
 
     #[test]

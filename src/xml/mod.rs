@@ -8,11 +8,14 @@
 //! whether a replacement definition keeps what the guest sees (`abi`).
 
 mod abi;
+mod build;
 mod devices;
 mod domain;
 mod layout;
 mod read;
 mod report;
+mod scan;
+mod small_str;
 mod tree;
 mod values;
 mod write;

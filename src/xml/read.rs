@@ -8,14 +8,18 @@ use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
-use super::tree::{Element, Node};
+use super::build::{is_blank, Builder};
+use super::scan;
+#[cfg(test)]
+use super::tree::Node;
+use super::tree::{Element, SmallStr};
 use crate::abi::virErrorNumber::{VIR_ERR_XML_DETAIL, VIR_ERR_XML_ERROR};
 use crate::error::{Error, ErrorDomain, Result};
 
 /// Largest document accepted; libvirt's own documents are a few kilobytes.
 pub const MAX_INPUT: usize = 10 << 20;
 /// Deepest nesting accepted: libxml2 refuses to open an element below 257 open ones.
-const MAX_DEPTH: usize = 257;
+pub(super) const MAX_DEPTH: usize = 257;
 
 /// A malformed document: libxml2's message and the byte offset it points at.
 #[derive(Debug)]
@@ -49,9 +53,18 @@ pub fn parse(xml: &str, url: &str, domain: ErrorDomain) -> Result<Element> {
             ),
         ));
     }
+    if let Some(root) = scan::parse(xml) {
+        return Ok(root);
+    }
     Parser::new(xml)
         .run()
         .map_err(|m| report(xml, url, domain, &m))
+}
+
+/// `xml` read by quick-xml alone, as the fast reader's tests compare.
+#[cfg(test)]
+pub(super) fn parse_with_quick_xml(xml: &str) -> std::result::Result<Element, String> {
+    Parser::new(xml).run().map_err(|m| m.message)
 }
 
 /// libvirt's rendering of a libxml2 error: "url:line: message", the line it stopped on,
@@ -98,17 +111,11 @@ fn line_of(xml: &str, at: usize) -> usize {
         .count()
 }
 
-/// An element being read, with where its start tag began.
-struct Open {
-    element: Element,
-    at: usize,
-}
-
+/// The reader of any document, with libxml2's complaints about malformed ones.
 struct Parser<'a> {
     xml: &'a str,
     reader: Reader<&'a [u8]>,
-    stack: Vec<Open>,
-    root: Option<Element>,
+    tree: Builder,
 }
 
 impl<'a> Parser<'a> {
@@ -119,8 +126,7 @@ impl<'a> Parser<'a> {
         Parser {
             xml,
             reader,
-            stack: Vec::new(),
-            root: None,
+            tree: Builder::default(),
         }
     }
 
@@ -134,21 +140,20 @@ impl<'a> Parser<'a> {
             match event {
                 Event::Start(start) => {
                     let element = self.start(&start, at)?;
-                    self.stack.push(Open { element, at });
+                    self.tree.open(element, at);
                 }
                 Event::Empty(start) => {
                     let element = self.start(&start, at)?;
-                    self.close(element);
+                    self.tree.empty(element);
                 }
-                Event::End(_) => match self.stack.pop() {
-                    Some(open) => self.close(open.element),
-                    None => {
+                Event::End(_) => {
+                    if self.tree.close().is_none() {
                         return Err(Malformed::new(
                             "Extra content at the end of the document",
                             at,
-                        ))
+                        ));
                     }
-                },
+                }
                 Event::Text(text) => {
                     let content = text.xml10_content();
                     self.text(&content, at)?;
@@ -162,10 +167,8 @@ impl<'a> Parser<'a> {
                     self.text(&resolved, at)?;
                 }
                 Event::Comment(comment) => {
-                    if let Some(open) = self.stack.last_mut() {
-                        open.element
-                            .children
-                            .push(Node::Comment(comment.xml10_content().into()));
+                    if self.tree.depth() > 0 {
+                        self.tree.comment(SmallStr::from(comment.xml10_content()));
                     }
                 }
                 Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
@@ -175,18 +178,19 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads a start tag: its name, and its attributes unescaped and normalized.
-    fn start(&self, start: &BytesStart, at: usize) -> Parsed<Element> {
-        let name = start.name().as_ref().to_owned();
-        if self.root.is_some() {
+    fn start(&mut self, start: &BytesStart, at: usize) -> Parsed<Element> {
+        let qname = start.name();
+        let name: &str = qname.as_ref();
+        if self.tree.has_root() {
             return Err(Malformed::new(
                 "Extra content at the end of the document",
                 at,
             ));
         }
-        if !is_name(&name) {
+        if !is_name(name) {
             return Err(Malformed::new("StartTag: invalid element name", at + 1));
         }
-        if self.stack.len() >= MAX_DEPTH {
+        if self.tree.depth() >= MAX_DEPTH {
             return Err(Malformed::new(
                 format!(
                     "Excessive depth in document: {} use XML_PARSE_HUGE option",
@@ -195,12 +199,20 @@ impl<'a> Parser<'a> {
                 at,
             ));
         }
-        let mut element = Element::new(name);
+        self.tree.attrs.clear();
         let tag_end = at + 1 + start.len();
-        for attr in start.attributes() {
+        // Repeated names are checked here rather than by quick-xml, which would keep a
+        // vector of the names for every tag.
+        let mut attributes = start.attributes();
+        attributes.with_checks(false);
+        for attr in attributes {
             let attr = attr.map_err(|e| attr_error(self.xml, &e, at, tag_end))?;
-            let key = attr.key.as_ref();
+            let key: &str = attr.key.as_ref();
             let key_at = at + 1 + offset_in(start, key);
+            if self.tree.attrs.iter().any(|(k, _)| k == key) {
+                let duplicated = AttrError::Duplicated(key_at - at - 1, 0);
+                return Err(attr_error(self.xml, &duplicated, at, tag_end));
+            }
             if !is_name(key) {
                 return Err(Malformed::new("error parsing attribute name", key_at));
             }
@@ -214,52 +226,38 @@ impl<'a> Parser<'a> {
             let value = attr
                 .normalized_value(XmlVersion::Implicit1_0)
                 .map_err(|e| self.escape_error(e, at + 1 + offset_in(start, &attr.value)))?;
-            if let Some(i) = value.find(|c| !is_xml_char(c)) {
+            if let Some((i, _)) = invalid_char(&value) {
                 let value_at = at + 1 + offset_in(start, &attr.value);
                 return Err(Malformed::new(
                     "invalid character in attribute value",
                     value_at + i,
                 ));
             }
-            element.attrs.push((key.to_owned(), value.into_owned()));
+            self.tree
+                .attrs
+                .push((SmallStr::new(key), SmallStr::from(value)));
         }
-        Ok(element)
-    }
-
-    fn close(&mut self, element: Element) {
-        let mut element = element;
-        if element.children.iter().any(|n| !matches!(n, Node::Text(_))) {
-            element
-                .children
-                .retain(|n| !matches!(n, Node::Text(t) if t.chars().all(is_blank)));
-        }
-        match self.stack.last_mut() {
-            Some(parent) => parent.element.children.push(Node::Element(element)),
-            None => self.root = Some(element),
-        }
+        Ok(self.tree.element(name))
     }
 
     fn text(&mut self, text: &str, at: usize) -> Parsed<()> {
-        if let Some((i, c)) = text.char_indices().find(|&(_, c)| !is_xml_char(c)) {
+        if let Some((i, c)) = invalid_char(text) {
             return Err(Malformed::new(
                 format!("PCDATA invalid Char value {}", c as u32),
                 at + i,
             ));
         }
-        let Some(open) = self.stack.last_mut() else {
-            return match text.find(|c| !is_blank(c)) {
+        if self.tree.depth() == 0 {
+            return match text.bytes().position(|b| !is_blank(b)) {
                 None => Ok(()),
-                Some(i) if self.root.is_some() => Err(Malformed::new(
+                Some(i) if self.tree.has_root() => Err(Malformed::new(
                     "Extra content at the end of the document",
                     at + i,
                 )),
                 Some(i) => Err(Malformed::new("Start tag expected, '<' not found", at + i)),
             };
-        };
-        match open.element.children.last_mut() {
-            Some(Node::Text(prev)) => prev.push_str(text),
-            _ => open.element.children.push(Node::Text(text.to_owned())),
         }
+        self.tree.text(text);
         Ok(())
     }
 
@@ -307,19 +305,20 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn finish(mut self) -> Parsed<Element> {
+    fn finish(self) -> Parsed<Element> {
         let end = self.xml.len();
-        if let Some(open) = self.stack.pop() {
-            let line = line_of(self.xml, open.at);
-            let name = open.element.name;
-            return Err(Malformed::new(
-                format!("Premature end of data in tag {name} line {line}"),
-                end,
-            ));
+        match self.tree.into_root() {
+            Ok(root) => Ok(root),
+            Err(Some(open)) => {
+                let line = line_of(self.xml, open.at);
+                let name = open.element.name;
+                Err(Malformed::new(
+                    format!("Premature end of data in tag {name} line {line}"),
+                    end,
+                ))
+            }
+            Err(None) => Err(Malformed::new("Start tag expected, '<' not found", end)),
         }
-        self.root
-            .take()
-            .ok_or_else(|| Malformed::new("Start tag expected, '<' not found", end))
     }
 
     /// Maps a quick-xml failure to the message libxml2 gives for the same input.
@@ -380,7 +379,10 @@ impl<'a> Parser<'a> {
                 Malformed::new("StartTag: invalid element name", at + 1)
             }
             QxError::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => {
-                let line = self.stack.last().map_or(1, |open| line_of(xml, open.at));
+                let line = self
+                    .tree
+                    .innermost()
+                    .map_or(1, |open| line_of(xml, open.at));
                 let close = xml[at..].find('>').map_or(end, |i| at + i + 1);
                 Malformed::new(
                     format!("Opening and ending tag mismatch: {expected} line {line} and {found}"),
@@ -481,13 +483,16 @@ fn attr_error(xml: &str, e: &AttrError, at: usize, tag_end: usize) -> Malformed 
     }
 }
 
-/// XML 1.0 `Name`, approximated on ASCII as libxml2 checks it.
-fn is_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
+/// XML 1.0 `Name`, approximated on ASCII as libxml2 checks it: every non-ASCII character
+/// passes, so bytes can be checked alone.
+pub(super) fn is_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
         .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == ':' || !c.is_ascii())
-        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.') || !c.is_ascii())
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':' || !b.is_ascii())
+        && bytes.all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-' | b'.') || !b.is_ascii()
+        })
 }
 
 /// XML 1.0 `Char`.
@@ -495,8 +500,16 @@ fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
-fn is_blank(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r')
+/// The first character that is not an XML `Char`, and its offset. ASCII text, which is
+/// nearly all text, is checked byte by byte.
+pub(super) fn invalid_char(s: &str) -> Option<(usize, char)> {
+    if s.is_ascii() {
+        let i = s
+            .bytes()
+            .position(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))?;
+        return Some((i, char::from(s.as_bytes()[i])));
+    }
+    s.char_indices().find(|&(_, c)| !is_xml_char(c))
 }
 
 #[cfg(test)]

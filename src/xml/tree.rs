@@ -1,24 +1,28 @@
 //! A generic element tree: what a document holds, in order, so that whatever the domain
 //! model does not interpret is written back as it came.
 
+use std::borrow::Cow;
+
+pub use super::small_str::SmallStr;
+
 /// One child of an element.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
     Element(Element),
-    Text(String),
-    Comment(String),
+    Text(SmallStr),
+    Comment(SmallStr),
 }
 
 /// An element with its attributes in document order and its children.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Element {
-    pub name: String,
-    pub attrs: Vec<(String, String)>,
+    pub name: SmallStr,
+    pub attrs: Vec<(SmallStr, SmallStr)>,
     pub children: Vec<Node>,
 }
 
 impl Element {
-    pub fn new(name: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<SmallStr>) -> Self {
         Element {
             name: name.into(),
             ..Element::default()
@@ -26,7 +30,7 @@ impl Element {
     }
 
     /// Builder form of [`Element::set_attr`].
-    pub fn with_attr(mut self, name: &str, value: impl Into<String>) -> Self {
+    pub fn with_attr(mut self, name: &str, value: impl Into<SmallStr>) -> Self {
         self.set_attr(name, value);
         self
     }
@@ -45,27 +49,27 @@ impl Element {
     }
 
     /// Replaces the attribute's value where it stands, or appends it.
-    pub fn set_attr(&mut self, name: &str, value: impl Into<String>) {
+    pub fn set_attr(&mut self, name: &str, value: impl Into<SmallStr>) {
         let value = value.into();
         match self.attrs.iter_mut().find(|(k, _)| k == name) {
             Some((_, v)) => *v = value,
-            None => self.attrs.push((name.to_owned(), value)),
+            None => self.attrs.push((name.into(), value)),
         }
     }
 
     /// Sets the attribute so that it follows the last of `after` present (or comes first),
     /// as libvirt writes attributes in a fixed order.
-    pub fn set_attr_after(&mut self, after: &[&str], name: &str, value: impl Into<String>) {
+    pub fn set_attr_after(&mut self, after: &[&str], name: &str, value: impl Into<SmallStr>) {
         self.remove_attr(name);
         let at = self
             .attrs
             .iter()
             .rposition(|(k, _)| after.contains(&k.as_str()))
             .map_or(0, |i| i + 1);
-        self.attrs.insert(at, (name.to_owned(), value.into()));
+        self.attrs.insert(at, (name.into(), value.into()));
     }
 
-    pub fn remove_attr(&mut self, name: &str) -> Option<String> {
+    pub fn remove_attr(&mut self, name: &str) -> Option<SmallStr> {
         let at = self.attrs.iter().position(|(k, _)| k == name)?;
         Some(self.attrs.remove(at).1)
     }
@@ -96,10 +100,18 @@ impl Element {
 
     /// The first child named `name`, created (appended) when missing.
     pub fn child_or_insert(&mut self, name: &str) -> &mut Element {
-        if self.child(name).is_none() {
+        let found = self
+            .children
+            .iter()
+            .position(|n| matches!(n, Node::Element(e) if e.name == name));
+        let at = found.unwrap_or_else(|| {
             self.push(Element::new(name));
+            self.children.len() - 1
+        });
+        match &mut self.children[at] {
+            Node::Element(e) => e,
+            _ => unreachable!("an element was found or pushed there"),
         }
-        self.child_mut(name).expect("child was just inserted")
     }
 
     pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
@@ -138,11 +150,18 @@ impl Element {
             .retain(|n| !matches!(n, Node::Element(e) if e.name == name));
     }
 
-    /// All text below this element, concatenated: XPath's `string(.)`.
-    pub fn text(&self) -> String {
-        let mut out = String::new();
-        self.collect_text(&mut out);
-        out
+    /// All text below this element, concatenated: XPath's `string(.)`. Borrowed when the
+    /// element holds one text node or nothing, as nearly every element read for its text.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self.children.as_slice() {
+            [] => Cow::Borrowed(""),
+            [Node::Text(t)] => Cow::Borrowed(t),
+            _ => {
+                let mut out = String::new();
+                self.collect_text(&mut out);
+                Cow::Owned(out)
+            }
+        }
     }
 
     fn collect_text(&self, out: &mut String) {
@@ -155,9 +174,18 @@ impl Element {
         }
     }
 
-    /// Replaces the content with one text node.
-    pub fn set_text(&mut self, text: impl Into<String>) {
-        self.children = vec![Node::Text(text.into())];
+    /// Replaces the content with one text node, in place when it is one already.
+    pub fn set_text(&mut self, text: impl Into<SmallStr>) {
+        let text = text.into();
+        match self.children.as_mut_slice() {
+            [Node::Text(t)] => *t = text,
+            _ => self.children = vec![Node::Text(text)],
+        }
+    }
+
+    /// Whether the content is exactly one text node, `text`.
+    pub fn is_text(&self, text: &str) -> bool {
+        matches!(self.children.as_slice(), [Node::Text(t)] if t == text)
     }
 
     /// Whether the element's content is mixed or pure text, which is written inline.

@@ -4,6 +4,7 @@
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_NONE, VIR_FROM_XML};
 use crate::abi::virErrorNumber::{VIR_ERR_INVALID_ARG, VIR_ERR_OVERFLOW, VIR_ERR_XML_ERROR};
 use crate::error::{Error, Result};
+use crate::xml::tree::SmallStr;
 
 /// An unsigned decimal as libvirt's `virStrToLong_ullp` reads it: leading whitespace and
 /// `+` allowed, no sign `-`, nothing after the digits.
@@ -107,25 +108,29 @@ pub fn format_uuid(uuid: &[u8; 16]) -> String {
 /// A MAC address as libvirt's `virMacAddrParse` reads it: six hex groups of one or two
 /// digits separated by `:` or `-`.
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let groups: Vec<&str> = s.split([':', '-']).collect();
-    if groups.len() != 6 {
-        return None;
-    }
     let mut mac = [0u8; 6];
-    for (byte, group) in mac.iter_mut().zip(groups) {
-        if group.is_empty() || group.len() > 2 || !group.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let mut groups = s.as_bytes().split(|&b| b == b':' || b == b'-');
+    for byte in &mut mac {
+        let group = groups.next()?;
+        if group.is_empty() || group.len() > 2 {
             return None;
         }
-        *byte = u8::from_str_radix(group, 16).ok()?;
+        *byte = group
+            .iter()
+            .try_fold(0u8, |acc, &b| Some(acc * 16 + char::from(b).to_digit(16)? as u8))?;
     }
-    Some(mac)
+    groups.next().is_none().then_some(mac)
 }
 
-pub fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+/// A MAC address as libvirt writes it: lower-case hex pairs joined by `:`.
+pub fn format_mac(mac: &[u8; 6]) -> SmallStr {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b':'; 17];
+    for (i, b) in mac.iter().enumerate() {
+        text[3 * i] = HEX[usize::from(b >> 4)];
+        text[3 * i + 1] = HEX[usize::from(b & 15)];
+    }
+    SmallStr::new(std::str::from_utf8(&text).expect("ASCII"))
 }
 
 /// A fresh address under the 52:54:00 prefix libvirt gives guests.

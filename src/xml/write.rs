@@ -1,6 +1,9 @@
 //! Writing a tree the way libvirt does: two spaces per level, attributes in single quotes,
 //! empty elements self-closed, text inline, a newline at the end. `<metadata>` content is
 //! written as libxml2 dumps it for libvirt (double quotes, its own escaping).
+//!
+//! The changes a format asks for (the running domain's `id`, secrets left out) are made
+//! while writing, so that formatting never copies the tree.
 
 use super::tree::{Element, Node};
 
@@ -13,82 +16,154 @@ enum Style {
     Libxml2,
 }
 
-/// The document for `root`, ending with a newline.
-pub fn to_string(root: &Element) -> String {
-    let mut out = String::with_capacity(4096);
-    write_element(&mut out, root, None, Some(0), Style::Libvirt);
-    out.push('\n');
-    out
+/// What to write differently from the tree.
+#[derive(Clone, Copy, Default)]
+pub struct Edits<'a> {
+    /// An `id` attribute for the root, after its `type` (replacing any `id` it has).
+    pub id: Option<&'a str>,
+    /// A subtree (the root's `<devices>`) written without secrets: no `passwd` on
+    /// `<graphics>`, no `<cookies>` in a `<source>`.
+    pub hide_secrets_in: Option<&'a Element>,
 }
 
-/// Writes `e`; `depth` is its indentation level, or None inside mixed content, where
-/// (as in libxml2) nothing below a text node is laid out.
-fn write_element(
-    out: &mut String,
-    e: &Element,
-    parent: Option<&str>,
-    depth: Option<usize>,
-    style: Style,
-) {
-    out.push('<');
-    out.push_str(&e.name);
-    for (name, value) in &e.attrs {
-        out.push(' ');
-        out.push_str(name);
-        match style {
-            Style::Libvirt => {
-                out.push_str("='");
-                escape(out, value, libvirt_attr_entity);
-                out.push('\'');
-            }
-            Style::Libxml2 => {
-                out.push_str("=\"");
-                escape(out, value, libxml2_attr_entity);
-                out.push('"');
-            }
-        }
-    }
-    if e.children.is_empty() {
-        match depth {
-            Some(depth) if keeps_open(parent, &e.name) => {
-                out.push_str(">\n");
-                indent(out, depth);
-                close(out, e);
-            }
-            _ => out.push_str("/>"),
-        }
-        return;
-    }
-    out.push('>');
-    let style = if e.name == "metadata" && parent == Some("domain") {
-        Style::Libxml2
-    } else {
-        style
+/// The document for `root`, ending with a newline.
+pub fn to_string(root: &Element) -> String {
+    to_string_with(root, Edits::default())
+}
+
+/// The document for `root` changed by `edits`, ending with a newline.
+pub fn to_string_with(root: &Element, edits: Edits) -> String {
+    let mut writer = Writer {
+        out: String::with_capacity(4096),
+        edits,
     };
-    let inner = depth.filter(|_| !e.has_text()).map(|d| d + 1);
-    for child in &e.children {
-        if let Some(inner) = inner {
-            out.push('\n');
-            indent(out, inner);
+    writer.element(root, None, Some(0), Style::Libvirt, false);
+    writer.out.push('\n');
+    writer.out
+}
+
+struct Writer<'a> {
+    out: String,
+    edits: Edits<'a>,
+}
+
+impl Writer<'_> {
+    /// Writes `e`; `depth` is its indentation level, or None inside mixed content, where
+    /// (as in libxml2) nothing below a text node is laid out. `hide` tells that `e` is
+    /// in the subtree written without secrets.
+    fn element(
+        &mut self,
+        e: &Element,
+        parent: Option<&str>,
+        depth: Option<usize>,
+        style: Style,
+        hide: bool,
+    ) {
+        let hide = hide
+            || self
+                .edits
+                .hide_secrets_in
+                .is_some_and(|h| std::ptr::eq(h, e));
+        let out = &mut self.out;
+        out.push('<');
+        out.push_str(&e.name);
+        let skip = (hide && e.name == "graphics")
+            .then(|| e.attrs.iter().position(|(k, _)| k == "passwd"))
+            .flatten();
+        let id = self
+            .edits
+            .id
+            .filter(|_| parent.is_none() && depth == Some(0));
+        write_attrs(out, e, style, skip, id);
+        let hides_cookies = hide && e.name == "source";
+        let visible =
+            |n: &&Node| !(hides_cookies && matches!(n, Node::Element(c) if c.name == "cookies"));
+        if !e.children.iter().any(|n| visible(&n)) {
+            match depth {
+                Some(depth) if keeps_open(parent, &e.name) => {
+                    out.push_str(">\n");
+                    indent(out, depth);
+                    close(out, e);
+                }
+                _ => out.push_str("/>"),
+            }
+            return;
         }
-        match child {
-            Node::Element(c) => write_element(out, c, Some(&e.name), inner, style),
-            Node::Text(t) => match style {
-                Style::Libvirt => escape(out, t, libvirt_text_entity),
-                Style::Libxml2 => escape(out, t, libxml2_text_entity),
-            },
-            Node::Comment(c) => {
-                out.push_str("<!--");
-                out.push_str(c);
-                out.push_str("-->");
+        out.push('>');
+        let style = if e.name == "metadata" && parent == Some("domain") {
+            Style::Libxml2
+        } else {
+            style
+        };
+        let inner = depth.filter(|_| !e.has_text()).map(|d| d + 1);
+        for child in e.children.iter().filter(visible) {
+            if let Some(inner) = inner {
+                self.out.push('\n');
+                indent(&mut self.out, inner);
+            }
+            match child {
+                Node::Element(c) => self.element(c, Some(&e.name), inner, style, hide),
+                Node::Text(t) => match style {
+                    Style::Libvirt => escape(&mut self.out, t, Escape::LibvirtText),
+                    Style::Libxml2 => escape(&mut self.out, t, Escape::Libxml2Text),
+                },
+                Node::Comment(c) => {
+                    self.out.push_str("<!--");
+                    self.out.push_str(c);
+                    self.out.push_str("-->");
+                }
+            }
+        }
+        let out = &mut self.out;
+        if let (Some(depth), Some(_)) = (depth, inner) {
+            out.push('\n');
+            indent(out, depth);
+        }
+        close(out, e);
+    }
+}
+
+/// Writes the attributes of `e`, less the one at `skip`, with `id` after the last `type`
+/// (or first), in place of any `id` of its own.
+fn write_attrs(out: &mut String, e: &Element, style: Style, skip: Option<usize>, id: Option<&str>) {
+    let own_id = id.and_then(|_| e.attrs.iter().position(|(k, _)| k == "id"));
+    let id_after = id.map(|_| {
+        e.attrs
+            .iter()
+            .enumerate()
+            .rposition(|(i, (k, _))| Some(i) != own_id && k == "type")
+    });
+    if let (Some(id), Some(None)) = (id, id_after) {
+        write_attr(out, "id", id, style);
+    }
+    for (i, (name, value)) in e.attrs.iter().enumerate() {
+        if Some(i) == skip || Some(i) == own_id {
+            continue;
+        }
+        write_attr(out, name, value, style);
+        if let (Some(id), Some(Some(after))) = (id, id_after) {
+            if after == i {
+                write_attr(out, "id", id, style);
             }
         }
     }
-    if let (Some(depth), Some(_)) = (depth, inner) {
-        out.push('\n');
-        indent(out, depth);
+}
+
+fn write_attr(out: &mut String, name: &str, value: &str, style: Style) {
+    out.push(' ');
+    out.push_str(name);
+    match style {
+        Style::Libvirt => {
+            out.push_str("='");
+            escape(out, value, Escape::LibvirtAttr);
+            out.push('\'');
+        }
+        Style::Libxml2 => {
+            out.push_str("=\"");
+            escape(out, value, Escape::Libxml2Attr);
+            out.push('"');
+        }
     }
-    close(out, e);
 }
 
 fn close(out: &mut String, e: &Element) {
@@ -106,58 +181,78 @@ fn keeps_open(parent: Option<&str>, name: &str) -> bool {
 }
 
 fn indent(out: &mut String, depth: usize) {
-    for _ in 0..depth {
-        out.push_str("  ");
+    const SPACES: &str = "                                                                ";
+    let mut width = 2 * depth;
+    while width > 0 {
+        let step = width.min(SPACES.len());
+        out.push_str(&SPACES[..step]);
+        width -= step;
     }
 }
 
-fn escape(out: &mut String, s: &str, entity: fn(char) -> Option<&'static str>) {
-    for c in s.chars() {
-        match entity(c) {
-            Some(e) => out.push_str(e),
-            None => out.push(c),
+/// Which characters each kind of content escapes, as bits of [`ESCAPES`].
+#[derive(Clone, Copy)]
+enum Escape {
+    /// libvirt's text: `< > & ' "` and carriage return.
+    LibvirtText = 1,
+    /// libvirt's attributes: the same, tab and newline.
+    LibvirtAttr = 2,
+    /// libxml2's text: `< > &` and carriage return.
+    Libxml2Text = 4,
+    /// libxml2's attributes: `< > & "`, carriage return, tab and newline.
+    Libxml2Attr = 8,
+}
+
+/// For each byte, the kinds of content that escape it: one look-up per byte finds the
+/// few characters to replace, and the runs between them are copied whole.
+static ESCAPES: [u8; 256] = escapes();
+
+const fn escapes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let (text, attr) = (Escape::LibvirtText as u8, Escape::LibvirtAttr as u8);
+    let (dump_text, dump_attr) = (Escape::Libxml2Text as u8, Escape::Libxml2Attr as u8);
+    let all = text | attr | dump_text | dump_attr;
+    table[b'<' as usize] = all;
+    table[b'>' as usize] = all;
+    table[b'&' as usize] = all;
+    table[b'\r' as usize] = all;
+    table[b'\'' as usize] = text | attr;
+    table[b'"' as usize] = text | attr | dump_attr;
+    table[b'\n' as usize] = attr | dump_attr;
+    table[b'\t' as usize] = attr | dump_attr;
+    table
+}
+
+/// The reference that replaces an escaped character. libvirt writes a carriage return
+/// as is, which the next parse reads as a newline (so a title with one no longer
+/// parses), and tabs and line ends in attributes as is, which the next parse turns into
+/// spaces: unlike libvirt, they are kept as references so that a value survives.
+fn reference(b: u8) -> &'static str {
+    match b {
+        b'<' => "&lt;",
+        b'>' => "&gt;",
+        b'&' => "&amp;",
+        b'\'' => "&apos;",
+        b'"' => "&quot;",
+        b'\r' => "&#13;",
+        b'\n' => "&#10;",
+        b'\t' => "&#9;",
+        _ => unreachable!("only the characters in ESCAPES are escaped"),
+    }
+}
+
+/// Writes `s`, escaped as `kind` of content escapes it.
+fn escape(out: &mut String, s: &str, kind: Escape) {
+    let mask = kind as u8;
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if ESCAPES[usize::from(b)] & mask != 0 {
+            out.push_str(&s[run..i]);
+            out.push_str(reference(b));
+            run = i + 1;
         }
     }
-}
-
-/// libvirt escapes the five markup characters. It writes a carriage return as is, which
-/// the next parse reads as a newline (so a title with one no longer parses): unlike
-/// libvirt, text keeps it as a reference.
-fn libvirt_text_entity(c: char) -> Option<&'static str> {
-    match c {
-        '\'' => Some("&apos;"),
-        '"' => Some("&quot;"),
-        c => libxml2_text_entity(c),
-    }
-}
-
-/// libvirt writes tabs and line ends in attributes as is, which the next parse turns into
-/// spaces: unlike libvirt, they are kept as references so that a value survives.
-fn libvirt_attr_entity(c: char) -> Option<&'static str> {
-    match c {
-        '\n' => Some("&#10;"),
-        '\t' => Some("&#9;"),
-        c => libvirt_text_entity(c),
-    }
-}
-
-fn libxml2_text_entity(c: char) -> Option<&'static str> {
-    match c {
-        '<' => Some("&lt;"),
-        '>' => Some("&gt;"),
-        '&' => Some("&amp;"),
-        '\r' => Some("&#13;"),
-        _ => None,
-    }
-}
-
-fn libxml2_attr_entity(c: char) -> Option<&'static str> {
-    match c {
-        '"' => Some("&quot;"),
-        '\n' => Some("&#10;"),
-        '\t' => Some("&#9;"),
-        c => libxml2_text_entity(c),
-    }
+    out.push_str(&s[run..]);
 }
 
 #[cfg(test)]

@@ -86,8 +86,7 @@ impl Image {
             return Err(short(format!("incomplete metadata in '{shown}'")));
         };
         // libvirt hands the XML to its parser as a C string: it ends at the first NUL.
-        let xml = xml.split(|&b| b == 0).next().unwrap_or_default();
-        let xml = String::from_utf8(xml.to_vec()).map_err(|_| {
+        let xml = c_string(xml).map(str::to_owned).ok_or_else(|| {
             Error::new(
                 VIR_ERR_INTERNAL_ERROR,
                 VIR_FROM_TEST,
@@ -156,6 +155,20 @@ impl Image {
             ));
         }
         Ok(())
+    }
+}
+
+/// The text of `bytes` up to the first NUL, if that much is UTF-8. The bytes are checked
+/// as UTF-8 first so that the NUL is looked for with `str::find`'s fast search rather
+/// than byte by byte.
+fn c_string(bytes: &[u8]) -> Option<&str> {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()?,
+    };
+    match valid.find('\0') {
+        Some(nul) => Some(&valid[..nul]),
+        None => (valid.len() == bytes.len()).then_some(valid),
     }
 }
 

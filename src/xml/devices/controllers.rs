@@ -4,7 +4,7 @@
 use super::insertion;
 use crate::error::Result;
 use crate::xml::report::{enum_attr, unsupported};
-use crate::xml::tree::Element;
+use crate::xml::tree::{Element, SmallStr};
 use crate::xml::values;
 
 #[rustfmt::skip]
@@ -46,7 +46,7 @@ pub fn complete(devices: &mut Element) {
     }
     insertion::sort(devices, "controller", |c| {
         let index = index(c).and_then(|i| i64::try_from(i).ok());
-        (c.attr("type").unwrap_or_default().to_owned(), index)
+        (SmallStr::new(c.attr("type").unwrap_or_default()), index)
     });
     let mut taken: Vec<(String, u64)> = devices
         .children_named("controller")

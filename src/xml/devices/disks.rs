@@ -6,7 +6,7 @@ use crate::abi::virErrorDomain::VIR_FROM_DOMAIN;
 use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_SOURCE, VIR_ERR_NO_TARGET};
 use crate::error::{Error, Result};
 use crate::xml::report::{enum_attr, xml_error};
-use crate::xml::tree::Element;
+use crate::xml::tree::{Element, SmallStr};
 use crate::xml::values;
 
 #[rustfmt::skip]
@@ -56,7 +56,7 @@ pub fn complete(devices: &mut Element) -> Result<()> {
             .and_then(|t| t.attr("bus"))
             .unwrap_or_default();
         let index = values::disk_index(target_dev(d)).and_then(|i| i64::try_from(i).ok());
-        (bus.to_owned(), Some(index.unwrap_or(-1)))
+        (SmallStr::new(bus), Some(index.unwrap_or(-1)))
     });
     let mut controllers_used: Vec<(&str, u64)> = Vec::new();
     for disk in devices.children_named_mut("disk") {
@@ -66,8 +66,8 @@ pub fn complete(devices: &mut Element) -> Result<()> {
         if disk.attr("device").is_none() {
             disk.set_attr_after(&["type"], "device", "disk");
         }
-        let device = disk.attr("device").unwrap_or_default().to_owned();
-        let dev = target_dev(disk).to_owned();
+        let device = SmallStr::new(disk.attr("device").unwrap_or_default());
+        let dev = SmallStr::new(target_dev(disk));
         let target = disk.child_mut("target").expect("checked while parsing");
         if target.attr("bus").is_none() {
             let bus = if device == "floppy" {
@@ -80,11 +80,11 @@ pub fn complete(devices: &mut Element) -> Result<()> {
             };
             target.set_attr_after(&["dev"], "bus", bus);
         }
-        let bus = target.attr("bus").unwrap_or_default().to_owned();
+        let bus = SmallStr::new(target.attr("bus").unwrap_or_default());
         if device == "cdrom" && disk.child("readonly").is_none() {
             disk.push(Element::new("readonly"));
         }
-        let drive_bus = DRIVE_BUSES.iter().find(|(b, _)| *b == bus);
+        let drive_bus = DRIVE_BUSES.iter().find(|(b, _)| bus == *b);
         if disk.child("address").is_none() {
             let index = values::disk_index(&dev).ok_or_else(|| {
                 xml_error(format!(

@@ -64,7 +64,7 @@ fn vnc_ports(g: &mut Element) {
         None => port.as_deref().is_none_or(|p| p == "-1"),
     };
     let port = if autoport {
-        Some("-1".to_owned())
+        Some("-1".into())
     } else {
         port.filter(|p| p != "0" && p != "-1")
     };

@@ -2,14 +2,23 @@
 //! the last of its group (bus, controller type) unless one of the group has a greater
 //! index, so documents that list them out of order come back sorted within each group.
 
-use crate::xml::tree::{Element, Node};
+use crate::xml::tree::{Element, Node, SmallStr};
 
 /// A device's group and index; `None` as index puts it last in its group.
-pub type Key = (String, Option<i64>);
+pub type Key<G = String> = (G, Option<i64>);
 
 /// Reorders the `name` children of `parent` as libvirt's insertion would, leaving every
 /// other child where it is.
-pub fn sort(parent: &mut Element, name: &str, key: impl Fn(&Element) -> Key) {
+pub fn sort(parent: &mut Element, name: &str, key: impl Fn(&Element) -> Key<SmallStr>) {
+    // One device, or none, is in order: nothing to compute (nor allocate).
+    if parent.children_named(name).nth(1).is_none() {
+        return;
+    }
+    let keys: Vec<Key<SmallStr>> = parent.children_named(name).map(key).collect();
+    let order = order(&keys);
+    if order.iter().enumerate().all(|(i, &from)| i == from) {
+        return;
+    }
     let slots: Vec<usize> = parent
         .children
         .iter()
@@ -17,23 +26,22 @@ pub fn sort(parent: &mut Element, name: &str, key: impl Fn(&Element) -> Key) {
         .filter(|(_, n)| matches!(n, Node::Element(e) if e.name == name))
         .map(|(i, _)| i)
         .collect();
-    let keys: Vec<Key> = parent.children_named(name).map(key).collect();
     let mut taken: Vec<Option<Node>> = slots
         .iter()
         .map(|&i| {
             Some(std::mem::replace(
                 &mut parent.children[i],
-                Node::Text(String::new()),
+                Node::Text(SmallStr::default()),
             ))
         })
         .collect();
-    for (&slot, from) in slots.iter().zip(order(&keys)) {
+    for (&slot, from) in slots.iter().zip(order) {
         parent.children[slot] = taken[from].take().expect("order is a permutation");
     }
 }
 
 /// The positions of `keys` once each is inserted in turn.
-fn order(keys: &[Key]) -> Vec<usize> {
+fn order<G: PartialEq>(keys: &[Key<G>]) -> Vec<usize> {
     let mut placed: Vec<usize> = Vec::with_capacity(keys.len());
     for (i, (group, index)) in keys.iter().enumerate() {
         let mut at = None;

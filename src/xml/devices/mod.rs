@@ -41,17 +41,6 @@ pub fn validate(devices: &Element) -> Result<()> {
     controllers::validate(devices)
 }
 
-/// Drops what libvirt's format omits without `VIR_DOMAIN_XML_SECURE`.
-pub fn hide_secrets(devices: &mut Element) {
-    devices.walk_mut(&mut |e| match e.name.as_str() {
-        "graphics" => {
-            e.remove_attr("passwd");
-        }
-        "source" => e.remove_children("cookies"),
-        _ => {}
-    });
-}
-
 /// The inactive parse forgets runtime state: aliases libvirt made up (not the user's
 /// `ua-` ones), pty paths, interface names the host generated, disk source indexes.
 fn forget_live_state(devices: &mut Element) {
