@@ -186,3 +186,18 @@ def test_restore_with_incompatible_dxml_is_refused(conn, image):
     assert e.value.get_error_code() == 67  # VIR_ERR_CONFIG_UNSUPPORTED
     assert "memory" in str(e.value)
     assert conn.lookupByName("test").state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+
+
+def test_missing_arguments_raise_libvirt_errors(conn):
+    dom = conn.lookupByName("test")
+    for call, arg in [
+        (lambda: dom.save(None), "to"),
+        (lambda: conn.restore(None), "from"),
+        (lambda: conn.saveImageGetXMLDesc(None), "file"),
+        (lambda: conn.saveImageDefineXML("/nonexistent", None), "dxml"),
+    ]:
+        with pytest.raises(libvirt.libvirtError) as e:
+            call()
+        assert e.value.get_error_code() == VIR_ERR_INVALID_ARG
+        assert str(e.value).startswith(f"{arg} in vir")
+    assert dom.isActive() == 1
