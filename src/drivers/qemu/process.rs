@@ -40,7 +40,8 @@ use nix::sys::signal::Signal;
 use super::qmp::Monitor;
 use crate::abi::virErrorDomain::VIR_FROM_QEMU;
 use crate::abi::virErrorNumber::{
-    VIR_ERR_INTERNAL_ERROR, VIR_ERR_OPERATION_INVALID, VIR_ERR_OPERATION_TIMEOUT,
+    VIR_ERR_INTERNAL_ERROR, VIR_ERR_OPERATION_FAILED, VIR_ERR_OPERATION_INVALID,
+    VIR_ERR_OPERATION_TIMEOUT,
 };
 use crate::{Error, Result};
 
@@ -123,7 +124,8 @@ pub struct Qemu {
 impl Qemu {
     /// Starts `binary` with `args`, plus the monitor options for `paths.socket`, and
     /// returns once its monitor has answered, before `deadline`. Paths in `args` must be
-    /// absolute: QEMU runs in `/`.
+    /// absolute: QEMU runs in `/`. It inherits no descriptor but stdio: pass descriptors
+    /// over the monitor ([`Monitor::execute_with_fd`]).
     ///
     /// Fails if a QEMU of these paths is already running; if QEMU exits first, the error
     /// quotes its log. On any failure no QEMU is left running.
@@ -189,10 +191,10 @@ impl Qemu {
         let monitor = match Monitor::connect_while(&paths.socket, deadline, || proc.alive()) {
             Ok(monitor) => monitor,
             Err(e) => {
-                // A monitor that closed or never showed up usually means QEMU is exiting:
-                // give it a moment, then quote what it said.
+                // A monitor closed during the handshake means QEMU is exiting: give it a
+                // moment, then quote what it said.
                 let exited = !proc.alive()
-                    || (e.code != VIR_ERR_OPERATION_TIMEOUT
+                    || (e.code == VIR_ERR_OPERATION_FAILED
                         && proc.wait_exit(Instant::now() + Duration::from_secs(1)));
                 let err = if exited {
                     Error::new(
@@ -228,6 +230,9 @@ impl Qemu {
     /// monitor before `deadline`; `None` if none is running there (no pidfile, or one
     /// naming a process that is gone or is not that QEMU). The handle does not own the
     /// process: dropping it leaves QEMU running.
+    ///
+    /// QEMU serves one monitor client at a time: while another process holds this
+    /// monitor, attaching times out at `deadline`.
     pub fn attach(paths: &Paths, deadline: Instant) -> Result<Option<Qemu>> {
         let Some(proc) = Proc::find(paths) else {
             return Ok(None);
@@ -282,10 +287,11 @@ impl Qemu {
     pub fn stop(mut self) -> Result<()> {
         self.owned = false;
         if self.proc.alive() {
+            let deadline = Instant::now() + QUIT_GRACE;
             self.monitor.set_timeout(QUIT_GRACE);
             // QEMU answers `quit` and exits; a monitor that closes first means the same.
             let _ = self.monitor.execute("quit", None);
-            if !self.proc.wait_exit(Instant::now() + QUIT_GRACE) {
+            if !self.proc.wait_exit(deadline) {
                 self.proc.signal_and_wait(Signal::SIGTERM, TERM_GRACE)?;
             }
             self.proc.kill()?; // nothing to do if SIGTERM sufficed

@@ -149,7 +149,7 @@ impl Monitor {
 
     /// Runs `cmd` with `args` (an object, or `None` for none) and returns its `return`
     /// member. A QMP error becomes libvirt's `VIR_ERR_INTERNAL_ERROR`
-    /// "unable to execute QEMU command '<cmd>': <desc>".
+    /// `unable to execute QEMU command '<cmd>': <desc>`.
     pub fn execute(&mut self, cmd: &str, args: Option<Value>) -> Result<Value> {
         let deadline = Instant::now() + self.timeout;
         self.run(cmd, args, None, deadline)
@@ -439,14 +439,19 @@ mod tests {
 
     const GREETING: &str = r#"{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#;
 
-    /// A socket path of its own for each test.
+    /// A socket path of its own for each fake QEMU.
     fn socket_path() -> PathBuf {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("virshim-qmp-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("qmp.sock")
+        let name = format!("virshim-qmp-{}-{n}.sock", std::process::id());
+        std::env::temp_dir().join(name)
+    }
+
+    /// Accepts the one client of a fake QEMU; its socket file is not needed any more.
+    fn accept(listener: UnixListener, path: &Path) -> UnixStream {
+        let (stream, _) = listener.accept().unwrap();
+        let _ = std::fs::remove_file(path);
+        stream
     }
 
     /// A fake QEMU: greets, answers `qmp_capabilities`, then hands the connection (and the
@@ -456,8 +461,9 @@ mod tests {
     ) -> (PathBuf, JoinHandle<()>) {
         let path = socket_path();
         let listener = UnixListener::bind(&path).unwrap();
+        let server_path = path.clone();
         let handle = thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
+            let mut stream = accept(listener, &server_path);
             writeln!(stream, "{GREETING}\r").unwrap();
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut next = move || {
@@ -596,8 +602,9 @@ mod tests {
     fn a_descriptor_travels_with_its_command() {
         let path = socket_path();
         let listener = UnixListener::bind(&path).unwrap();
+        let server_path = path.clone();
         let server = thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
+            let mut s = accept(listener, &server_path);
             writeln!(s, "{GREETING}").unwrap();
             let mut pending = Vec::new();
             let mut received = None;
@@ -666,8 +673,9 @@ mod tests {
         for greeting in ["{\"hello\": 1}", "\u{1}not json"] {
             let path = socket_path();
             let listener = UnixListener::bind(&path).unwrap();
+            let server_path = path.clone();
             let server = thread::spawn(move || {
-                let (mut s, _) = listener.accept().unwrap();
+                let mut s = accept(listener, &server_path);
                 writeln!(s, "{greeting}").unwrap();
             });
             let err = Monitor::connect(&path, soon()).unwrap_err();
