@@ -101,6 +101,13 @@ impl Builder {
         self.has_text = true;
     }
 
+    /// Whether the innermost element has a child already (any text before it included).
+    pub fn has_children(&self) -> bool {
+        self.stack
+            .last()
+            .is_some_and(|open| self.nodes.len() > open.first_child)
+    }
+
     /// A comment inside the innermost element (there must be one).
     pub fn comment(&mut self, comment: SmallStr) {
         debug_assert!(!self.stack.is_empty());

@@ -43,10 +43,8 @@ const PLAIN: u8 = 8;
 /// The same in an attribute value, where tab and newline are normalized to spaces.
 const PLAIN_VALUE: u8 = 16;
 
-/// The classes of each byte. Every non-ASCII byte is a name byte, as [`read::is_name`]
-/// (libxml2 on ASCII) has it.
-///
-/// [`read::is_name`]: super::read
+/// The classes of each byte. Names are checked as `read` checks them (libxml2's rules on
+/// ASCII), where every non-ASCII byte may start or continue a name.
 static CLASSES: [u8; 256] = classes();
 
 const fn classes() -> [u8; 256] {
@@ -144,7 +142,11 @@ impl<'a> Scan<'a> {
                 return None;
             }
             let text = self.take(len);
-            self.tree.text(text);
+            // Blanks after a child go whatever follows (this reader never joins two runs
+            // of text): the indentation of a document is dropped without being copied.
+            if !(self.tree.has_children() && text.bytes().all(is_blank)) {
+                self.tree.text(text);
+            }
         }
         Some(())
     }
@@ -263,7 +265,7 @@ impl<'a> Scan<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xml::read::parse_with_quick_xml;
+    use crate::xml::read::{is_name, parse_with_quick_xml};
 
     /// Whatever the fast reader takes, quick-xml's reading takes too, into the same tree.
     fn same_as_quick_xml(xml: &str) -> bool {
@@ -272,6 +274,20 @@ mod tests {
         };
         assert_eq!(parse_with_quick_xml(xml).as_ref(), Ok(&fast), "{xml:?}");
         true
+    }
+
+    #[test]
+    fn byte_classes_check_names_as_the_quick_xml_reading_does() {
+        for b in 0..=127u8 {
+            let c = char::from(b);
+            assert_eq!(
+                is_name(&format!("{c}")),
+                class(b) & NAME_START != 0,
+                "{c:?}"
+            );
+            assert_eq!(is_name(&format!("a{c}")), class(b) & NAME != 0, "{c:?}");
+        }
+        assert!(is_name("é") && class("é".as_bytes()[0]) & NAME_START != 0);
     }
 
     const DOCUMENTS: &[&str] = &[

@@ -192,14 +192,6 @@ impl Element {
     pub fn has_text(&self) -> bool {
         self.children.iter().any(|n| matches!(n, Node::Text(_)))
     }
-
-    /// Visits this element and every descendant element, parents first.
-    pub fn walk_mut(&mut self, f: &mut impl FnMut(&mut Element)) {
-        f(self);
-        for e in self.elements_mut() {
-            e.walk_mut(f);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -21,20 +21,26 @@ pub fn parse_u32(s: &str) -> Option<u32> {
     parse_u64(s).and_then(|v| u32::try_from(v).ok())
 }
 
-/// Bytes per `unit` as libvirt's `virScaleInteger` understands units; no unit means KiB.
+/// Bytes per `unit` as libvirt's `virScaleInteger` understands units, in any case; no
+/// unit means KiB.
 fn unit_bytes(unit: &str) -> Result<u64> {
-    let lower = unit.to_ascii_lowercase();
-    if lower.is_empty() {
+    if unit.is_empty() {
         return Ok(1024);
     }
-    if matches!(lower.as_str(), "b" | "byte" | "bytes") {
+    if ["b", "byte", "bytes"]
+        .iter()
+        .any(|u| unit.eq_ignore_ascii_case(u))
+    {
         return Ok(1);
     }
-    let mut chars = lower.chars();
-    let power = chars.next().and_then(|c| "kmgtpe".find(c));
-    let base: u64 = match chars.as_str() {
-        "" | "ib" => 1024,
-        "b" => 1000,
+    let mut bytes = unit.bytes().map(|b| b.to_ascii_lowercase());
+    let power = bytes
+        .next()
+        .and_then(|c| b"kmgtpe".iter().position(|&p| p == c));
+    let rest: [Option<u8>; 3] = [bytes.next(), bytes.next(), bytes.next()];
+    let base: u64 = match rest {
+        [None, ..] | [Some(b'i'), Some(b'b'), None] => 1024,
+        [Some(b'b'), None, _] => 1000,
         _ => 0,
     };
     match (base, power) {
@@ -115,9 +121,9 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
         if group.is_empty() || group.len() > 2 {
             return None;
         }
-        *byte = group
-            .iter()
-            .try_fold(0u8, |acc, &b| Some(acc * 16 + char::from(b).to_digit(16)? as u8))?;
+        *byte = group.iter().try_fold(0u8, |acc, &b| {
+            Some(acc * 16 + char::from(b).to_digit(16)? as u8)
+        })?;
     }
     groups.next().is_none().then_some(mac)
 }

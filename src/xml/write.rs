@@ -285,6 +285,48 @@ mod tests {
         );
     }
 
+    // The edits give what editing a copy of the tree and writing it gave.
+    #[test]
+    fn edits_are_the_tree_edited() {
+        let mut source = el("source").with_attr("protocol", "http");
+        source.children = vec![
+            Node::Element(el("cookies").with_child(el("cookie"))),
+            Node::Element(el("host").with_attr("name", "h")),
+            Node::Element(el("cookies")),
+        ];
+        let graphics = el("graphics")
+            .with_attr("type", "vnc")
+            .with_attr("passwd", "pw")
+            .with_attr("keymap", "fr");
+        let disk = el("disk")
+            .with_child(source)
+            .with_child(el("source").with_child(el("cookies")));
+        let devices = el("devices").with_child(disk).with_child(graphics);
+        let root = el("domain")
+            .with_attr("name", "x")
+            .with_attr("type", "test")
+            .with_attr("id", "7")
+            .with_child(el("graphics").with_attr("passwd", "kept outside devices"))
+            .with_child(devices.clone())
+            .with_child(devices);
+
+        let mut edited = root.clone();
+        edited.set_attr_after(&["type"], "id", "3");
+        let first = edited.child_mut("devices").unwrap();
+        for dev in first.elements_mut() {
+            dev.remove_attr("passwd");
+            for source in dev.children_named_mut("source") {
+                source.remove_children("cookies");
+            }
+        }
+        let edits = Edits {
+            id: Some("3"),
+            hide_secrets_in: root.child("devices"),
+        };
+        assert_eq!(to_string_with(&root, edits), to_string(&edited));
+        assert!(to_string(&edited).contains("<source/>"));
+    }
+
     // As libvirt 9.0 printed `<metadata>` given with single quotes and mixed content.
     #[test]
     fn metadata_is_dumped_like_libxml2() {
