@@ -1,5 +1,4 @@
-//! Assembling an [`Element`] tree from a reader's events, as both readers (`read` with
-//! quick-xml, `scan` for plain documents) do, so that they build the same tree.
+//! Assembling an [`Element`] tree from quick-xml's events (see `read`).
 //!
 //! Children of the open elements wait on one shared stack and text on one buffer: each
 //! element gets its children in a vector of the right size once it closes, and the
@@ -99,13 +98,6 @@ impl Builder {
         debug_assert!(!self.stack.is_empty());
         self.text.push_str(text);
         self.has_text = true;
-    }
-
-    /// Whether the innermost element has a child already (any text before it included).
-    pub fn has_children(&self) -> bool {
-        self.stack
-            .last()
-            .is_some_and(|open| self.nodes.len() > open.first_child)
     }
 
     /// A comment inside the innermost element (there must be one).

@@ -14,7 +14,6 @@ mod domain;
 mod layout;
 mod read;
 mod report;
-mod scan;
 mod small_str;
 mod tree;
 mod values;

@@ -9,7 +9,6 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
 use super::build::{is_blank, Builder};
-use super::scan;
 #[cfg(test)]
 use super::tree::Node;
 use super::tree::{Element, SmallStr};
@@ -53,18 +52,9 @@ pub fn parse(xml: &str, url: &str, domain: ErrorDomain) -> Result<Element> {
             ),
         ));
     }
-    if let Some(root) = scan::parse(xml) {
-        return Ok(root);
-    }
     Parser::new(xml)
         .run()
         .map_err(|m| report(xml, url, domain, &m))
-}
-
-/// `xml` read by quick-xml alone, as the fast reader's tests compare.
-#[cfg(test)]
-pub(super) fn parse_with_quick_xml(xml: &str) -> std::result::Result<Element, String> {
-    Parser::new(xml).run().map_err(|m| m.message)
 }
 
 /// libvirt's rendering of a libxml2 error: "url:line: message", the line it stopped on,
