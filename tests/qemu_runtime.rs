@@ -12,243 +12,26 @@
 //!   binary that does not exist, is reported with its reason; none leaves a process or
 //!   a pidfile behind.
 //!
-//! These need `qemu-system-x86_64` and `nasm` (Debian: `qemu-system-x86 nasm`). Without
-//! them the tests skip with a note, except under `CI=true`, where they fail.
+//! These need `qemu-system-x86_64` and `nasm` (see `common`).
+
+mod common;
 
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use common::*;
 use virshim::abi::virErrorDomain::VIR_FROM_QEMU;
 use virshim::abi::virErrorNumber::*;
+use virshim::drivers::qemu::migration::{migrate_from_fd, migrate_to_fd};
 use virshim::drivers::qemu::process::{Paths, Qemu};
-use virshim::drivers::qemu::qmp::Monitor;
-use virshim::Error;
 
-const RAM: u64 = 32 << 20;
-/// The guest's status block and the start of its fill (see guest.asm).
-const STATUS: u64 = 0x18_0000;
-const FILL_BASE: usize = 0x20_0000;
-const SEED: u32 = 0x2545_F491;
-
-/// `name` from PATH; `None` (with a note) if absent, a failure if absent under CI=true.
-fn require(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name} is required when CI=true (apt-get install qemu-system-x86 nasm)");
-        }
-        eprintln!("note: {name} not found, test skipped");
-    }
-    found
-}
-
-fn qemu_binary() -> Option<PathBuf> {
-    require("qemu-system-x86_64")
-}
-
-/// The guest kernel, assembled once per test run.
-fn guest_kernel() -> Option<PathBuf> {
-    static KERNEL: OnceLock<Option<PathBuf>> = OnceLock::new();
-    KERNEL
-        .get_or_init(|| {
-            let nasm = require("nasm")?;
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest/guest.asm");
-            let out = scratch_root().join("guest.bin");
-            fs::create_dir_all(scratch_root()).unwrap();
-            let status = Command::new(nasm)
-                .args(["-f", "bin", "-o"])
-                .arg(&out)
-                .arg(&source)
-                .status()
-                .unwrap();
-            assert!(status.success(), "nasm failed on {}", source.display());
-            Some(out)
-        })
-        .clone()
-}
-
-fn scratch_root() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("qemu_runtime")
-}
-
-/// A fresh directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = scratch_root().join(test);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn secs(n: u64) -> Instant {
-    Instant::now() + Duration::from_secs(n)
-}
-
-/// The machine for the guest; `incoming`: paused, waiting for a migration stream.
-fn guest_args(kernel: Option<&Path>, incoming: bool) -> Vec<OsString> {
-    let mut args: Vec<OsString> = [
-        "-machine",
-        "pc",
-        "-accel",
-        "tcg",
-        "-m",
-        "32",
-        "-display",
-        "none",
-        "-nodefaults",
-        "-no-user-config",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
-    if let Some(kernel) = kernel {
-        args.extend(["-kernel".into(), kernel.into()]);
-    }
-    if incoming {
-        args.extend(["-S", "-incoming", "defer"].map(OsString::from));
-    }
-    args
-}
-
-/// Guest-physical memory, through QMP `pmemsave` into a file of `dir`.
-fn read_phys(qemu: &mut Qemu, dir: &Path, addr: u64, len: u64) -> Vec<u8> {
-    let file = dir.join("pmem.bin");
-    let args = json!({"val": addr, "size": len, "filename": file});
-    qemu.monitor().execute("pmemsave", Some(args)).unwrap();
-    let bytes = fs::read(&file).unwrap();
-    assert_eq!(bytes.len() as u64, len);
-    bytes
-}
-
-/// The guest's status block (see guest.asm).
-#[derive(Debug)]
-struct Status {
-    marker: [u8; 8],
-    end: u32,
-    seed: u32,
-    counter: u64,
-}
-
-impl Status {
-    fn parse(block: &[u8]) -> Status {
-        let u32_at = |o: usize| u32::from_le_bytes(block[o..o + 4].try_into().unwrap());
-        Status {
-            marker: block[..8].try_into().unwrap(),
-            end: u32_at(8),
-            seed: u32_at(12),
-            counter: u64::from_le_bytes(block[16..24].try_into().unwrap()),
-        }
-    }
-
-    fn read(qemu: &mut Qemu, dir: &Path) -> Status {
-        Status::parse(&read_phys(qemu, dir, STATUS, 24))
-    }
-}
-
-/// Waits for the guest to finish filling its RAM.
-fn wait_filled(qemu: &mut Qemu, dir: &Path) -> Status {
-    let deadline = secs(30);
-    loop {
-        let status = Status::read(qemu, dir);
-        match &status.marker {
-            b"FILLDONE" => return status,
-            b"FAILED!!" => panic!("the guest found no multiboot memory size"),
-            _ => assert!(Instant::now() < deadline, "the guest never filled its RAM"),
-        }
-        sleep(Duration::from_millis(20));
-    }
-}
-
-/// Checks that RAM from 2 MiB up to the guest's end is its xorshift32 stream.
-fn check_stream(ram: &[u8], end: usize) {
-    let mut x = SEED;
-    for (i, word) in ram[FILL_BASE..end].chunks_exact(4).enumerate() {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let got = u32::from_le_bytes(word.try_into().unwrap());
-        assert_eq!(got, x, "stream differs at {:#x}", FILL_BASE + 4 * i);
-    }
-}
-
-/// Polls `query-migrate` until the migration completes; its final statistics, or the
-/// error (QMP failure, closed monitor, timeout) that ended it.
-fn wait_migration(mon: &mut Monitor, deadline: Instant) -> virshim::Result<Value> {
-    loop {
-        let info = mon.execute("query-migrate", None)?;
-        match info["status"].as_str() {
-            Some("completed") => return Ok(info),
-            Some("failed" | "cancelled") => {
-                let why = info["error-desc"].as_str().unwrap_or("unknown reason");
-                return Err(Error::new(
-                    VIR_ERR_OPERATION_FAILED,
-                    VIR_FROM_QEMU,
-                    format!("migration failed: {why}"),
-                ));
-            }
-            _ if Instant::now() > deadline => panic!("migration still running: {info}"),
-            _ => sleep(Duration::from_millis(5)),
-        }
-    }
-}
-
-/// Streams the (paused) guest's state into `out` as a save does: the descriptor passed
-/// with `getfd`, bandwidth unthrottled, `migrate fd:`.
-fn migrate_to(qemu: &mut Qemu, out: &impl AsFd) -> virshim::Result<Value> {
-    let mon = qemu.monitor();
-    mon.execute_with_fd("getfd", Some(json!({"fdname": "save"})), out.as_fd())?;
-    mon.execute(
-        "migrate-set-parameters",
-        Some(json!({"max-bandwidth": i64::MAX})),
-    )?;
-    mon.execute("migrate", Some(json!({"uri": "fd:save"})))?;
-    wait_migration(mon, secs(30))
-}
-
-/// Feeds `stream` to a QEMU started with `-incoming defer`, as a restore does.
-fn migrate_from(qemu: &mut Qemu, stream: &File) -> virshim::Result<Value> {
-    let mon = qemu.monitor();
-    mon.execute_with_fd("getfd", Some(json!({"fdname": "restore"})), stream.as_fd())?;
-    mon.execute("migrate-incoming", Some(json!({"uri": "fd:restore"})))?;
-    wait_migration(mon, secs(30))
-}
-
-/// No process `pid` runs any more (a zombie awaiting init's reaping is not running).
-fn assert_gone(pid: i32) {
-    if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
-        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-        assert!(state.starts_with('Z'), "QEMU {pid} still there: {stat}");
-    }
-}
-
-/// Kills QEMU `pid` if the test fails while no handle owns it (after [`Qemu::keep`]).
-struct KillOnPanic(i32);
-
-impl Drop for KillOnPanic {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // SAFETY (of the test): kill has no memory arguments.
-            unsafe { libc::kill(self.0, libc::SIGKILL) };
-        }
-    }
-}
-
-/// Whether the guest is running, per `query-status`.
-fn running(qemu: &mut Qemu) -> bool {
-    let status = qemu.monitor().execute("query-status", None).unwrap();
-    status["running"].as_bool().unwrap()
-}
+const RAM_MIB: u64 = 32;
+const RAM: u64 = RAM_MIB << 20;
 
 #[test]
 fn guest_state_survives_migration_to_a_file_and_back() {

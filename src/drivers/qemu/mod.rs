@@ -1,9 +1,13 @@
 //! The QEMU driver's formats and runtime; the driver itself is being built (issue 4).
 //!
 //! - `image`: libvirt's QEMU save image format.
+//! - `migration`: the data path of save and restore, QEMU's migration stream into and out
+//!   of an image, durable and fast (`direct_io`: `O_DIRECT` with its fallback).
 //! - `qmp`: a synchronous QMP client (commands, events, descriptors over `SCM_RIGHTS`).
 //! - `process`: QEMU processes that outlive their starter, found again from a pidfile.
 
+pub mod direct_io;
 pub mod image;
+pub mod migration;
 pub mod process;
 pub mod qmp;
