@@ -43,7 +43,7 @@ fn guest_state_survives_migration_to_a_file_and_back() {
 
     // Boot; wait for the fill; measure how fast the counter goes.
     let mut source =
-        Qemu::start(&qemu, &guest_args(Some(&kernel), false), &paths, secs(20)).unwrap();
+        Qemu::start(&qemu, &guest_args(Some(&kernel), false, RAM_MIB), &paths, secs(20)).unwrap();
     let first = wait_filled(&mut source, &dir);
     let t0 = Instant::now();
     let c0 = Status::read(&mut source, &dir).counter;
@@ -72,7 +72,7 @@ fn guest_state_survives_migration_to_a_file_and_back() {
     let image = dir.join("guest.stream");
     let out = File::create(&image).unwrap();
     let t = Instant::now();
-    let info = migrate_to(&mut source, &out).unwrap();
+    let info = migrate_to_fd(source.monitor(), out.as_fd(), secs(30)).unwrap();
     let save_time = t.elapsed();
     drop(out);
     let size = fs::metadata(&image).unwrap().len();
@@ -98,9 +98,10 @@ fn guest_state_survives_migration_to_a_file_and_back() {
 
     // Restore: a new QEMU, paused, fed the file.
     let mut target =
-        Qemu::start(&qemu, &guest_args(Some(&kernel), true), &paths, secs(20)).unwrap();
+        Qemu::start(&qemu, &guest_args(Some(&kernel), true, RAM_MIB), &paths, secs(20)).unwrap();
     let t = Instant::now();
-    migrate_from(&mut target, &File::open(&image).unwrap()).unwrap();
+    let stream = File::open(&image).unwrap();
+    migrate_from_fd(target.monitor(), stream.as_fd(), secs(30)).unwrap();
     let restore_time = t.elapsed();
     assert!(!running(&mut target));
     let after = read_phys(&mut target, &dir, 0, RAM);
@@ -140,8 +141,9 @@ fn guest_state_survives_migration_to_a_file_and_back() {
     let cut = dir.join("cut.stream");
     fs::write(&cut, &fs::read(&image).unwrap()[..size as usize / 2]).unwrap();
     let mut target =
-        Qemu::start(&qemu, &guest_args(Some(&kernel), true), &paths, secs(20)).unwrap();
-    let err = migrate_from(&mut target, &File::open(&cut).unwrap()).unwrap_err();
+        Qemu::start(&qemu, &guest_args(Some(&kernel), true, RAM_MIB), &paths, secs(20)).unwrap();
+    let stream = File::open(&cut).unwrap();
+    let err = migrate_from_fd(target.monitor(), stream.as_fd(), secs(30)).unwrap_err();
     assert_eq!(err.domain, VIR_FROM_QEMU);
     assert!(
         target.wait_exit(secs(10)),
@@ -167,34 +169,24 @@ fn qemu_killed_mid_migration_fails_cleanly() {
     let dir = scratch("killed");
     let paths = Paths::in_dir(&dir.join("run"));
     let mut source =
-        Qemu::start(&qemu, &guest_args(Some(&kernel), false), &paths, secs(20)).unwrap();
+        Qemu::start(&qemu, &guest_args(Some(&kernel), false, RAM_MIB), &paths, secs(20)).unwrap();
     wait_filled(&mut source, &dir);
     source.monitor().execute("stop", None).unwrap();
 
-    // A pipe nobody drains: the migration fills it and stalls there.
+    // A pipe drained only of the stream's first bytes: the migration fills it and stalls
+    // there, and QEMU is killed while it waits.
     let (reader, writer) = nix::unistd::pipe().unwrap();
-    let mon = source.monitor();
-    mon.execute_with_fd("getfd", Some(json!({"fdname": "save"})), writer.as_fd())
-        .unwrap();
-    drop(writer);
-    mon.execute("migrate", Some(json!({"uri": "fd:save"})))
-        .unwrap();
-    let deadline = secs(10);
-    loop {
-        let info = mon.execute("query-migrate", None).unwrap();
-        if info["status"] == "active" && info["ram"]["transferred"].as_u64() > Some(0) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the migration never got going: {info}"
-        );
-        sleep(Duration::from_millis(5));
-    }
-
-    // SAFETY (of the test): kill has no memory arguments; the pid is our QEMU's.
-    assert_eq!(unsafe { libc::kill(source.pid(), libc::SIGKILL) }, 0);
-    let err = wait_migration(source.monitor(), secs(10)).unwrap_err();
+    let pid = source.pid();
+    let err = std::thread::scope(|s| {
+        let save = s.spawn(|| migrate_to_fd(source.monitor(), writer.as_fd(), secs(30)));
+        let mut start = [0u8; 4];
+        File::from(reader).read_exact(&mut start).unwrap();
+        assert_eq!(&start, b"QEVM");
+        sleep(Duration::from_millis(50));
+        // SAFETY (of the test): kill has no memory arguments; the pid is our QEMU's.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        save.join().unwrap().unwrap_err()
+    });
     assert_eq!(err.code, VIR_ERR_OPERATION_FAILED);
     assert_eq!(err.domain, VIR_FROM_QEMU);
     assert_eq!(
@@ -203,9 +195,6 @@ fn qemu_killed_mid_migration_fails_cleanly() {
     );
     assert!(source.wait_exit(secs(5)));
     assert!(!source.is_running());
-    let mut start = [0u8; 4];
-    File::from(reader).read_exact(&mut start).unwrap();
-    assert_eq!(&start, b"QEVM");
 
     let pid = source.pid();
     source.stop().unwrap();
@@ -222,7 +211,7 @@ fn qemu_outlives_its_handle_and_is_found_again() {
     let dir = scratch("outlives");
     let paths = Paths::in_dir(&dir.join("run"));
     // No kernel and -S: a machine that exists but runs nothing, costing no CPU.
-    let mut args = guest_args(None, false);
+    let mut args = guest_args(None, false, RAM_MIB);
     args.push("-S".into());
     let mut started = Qemu::start(&qemu, &args, &paths, secs(20)).unwrap();
     let pid = started.pid();
