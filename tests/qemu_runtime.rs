@@ -1,5 +1,6 @@
-//! The QEMU runtime (`drivers::qemu::{process, qmp}`) against a real QEMU 7.2 under TCG,
-//! running the test guest of `tests/guest/guest.asm` with 32 MiB of RAM.
+//! The QEMU runtime (`drivers::qemu::{process, qmp}`, and the bare stream calls of
+//! `migration`) against a real QEMU 7.2 under TCG, running the test guest of
+//! `tests/guest/guest.asm` with 32 MiB of RAM.
 //!
 //! - A guest's memory and CPU state survive a migration into a file and back: every byte
 //!   of RAM read after the restore is the byte read before the save, the RAM above 2 MiB
@@ -42,8 +43,13 @@ fn guest_state_survives_migration_to_a_file_and_back() {
     let paths = Paths::in_dir(&dir.join("run"));
 
     // Boot; wait for the fill; measure how fast the counter goes.
-    let mut source =
-        Qemu::start(&qemu, &guest_args(Some(&kernel), false, RAM_MIB), &paths, secs(20)).unwrap();
+    let mut source = Qemu::start(
+        &qemu,
+        &guest_args(Some(&kernel), false, RAM_MIB),
+        &paths,
+        secs(20),
+    )
+    .unwrap();
     let first = wait_filled(&mut source, &dir);
     let t0 = Instant::now();
     let c0 = Status::read(&mut source, &dir).counter;
@@ -97,8 +103,13 @@ fn guest_state_survives_migration_to_a_file_and_back() {
     );
 
     // Restore: a new QEMU, paused, fed the file.
-    let mut target =
-        Qemu::start(&qemu, &guest_args(Some(&kernel), true, RAM_MIB), &paths, secs(20)).unwrap();
+    let mut target = Qemu::start(
+        &qemu,
+        &guest_args(Some(&kernel), true, RAM_MIB),
+        &paths,
+        secs(20),
+    )
+    .unwrap();
     let t = Instant::now();
     let stream = File::open(&image).unwrap();
     migrate_from_fd(target.monitor(), stream.as_fd(), secs(30)).unwrap();
@@ -140,8 +151,13 @@ fn guest_state_survives_migration_to_a_file_and_back() {
     // The same stream cut short is refused, and the QEMU that read it does not linger.
     let cut = dir.join("cut.stream");
     fs::write(&cut, &fs::read(&image).unwrap()[..size as usize / 2]).unwrap();
-    let mut target =
-        Qemu::start(&qemu, &guest_args(Some(&kernel), true, RAM_MIB), &paths, secs(20)).unwrap();
+    let mut target = Qemu::start(
+        &qemu,
+        &guest_args(Some(&kernel), true, RAM_MIB),
+        &paths,
+        secs(20),
+    )
+    .unwrap();
     let stream = File::open(&cut).unwrap();
     let err = migrate_from_fd(target.monitor(), stream.as_fd(), secs(30)).unwrap_err();
     assert_eq!(err.domain, VIR_FROM_QEMU);
@@ -168,19 +184,25 @@ fn qemu_killed_mid_migration_fails_cleanly() {
     };
     let dir = scratch("killed");
     let paths = Paths::in_dir(&dir.join("run"));
-    let mut source =
-        Qemu::start(&qemu, &guest_args(Some(&kernel), false, RAM_MIB), &paths, secs(20)).unwrap();
+    let mut source = Qemu::start(
+        &qemu,
+        &guest_args(Some(&kernel), false, RAM_MIB),
+        &paths,
+        secs(20),
+    )
+    .unwrap();
     wait_filled(&mut source, &dir);
     source.monitor().execute("stop", None).unwrap();
 
     // A pipe drained only of the stream's first bytes: the migration fills it and stalls
     // there, and QEMU is killed while it waits.
     let (reader, writer) = nix::unistd::pipe().unwrap();
+    let mut reader = File::from(reader);
     let pid = source.pid();
     let err = std::thread::scope(|s| {
         let save = s.spawn(|| migrate_to_fd(source.monitor(), writer.as_fd(), secs(30)));
         let mut start = [0u8; 4];
-        File::from(reader).read_exact(&mut start).unwrap();
+        reader.read_exact(&mut start).unwrap();
         assert_eq!(&start, b"QEVM");
         sleep(Duration::from_millis(50));
         // SAFETY (of the test): kill has no memory arguments; the pid is our QEMU's.
