@@ -7,7 +7,7 @@
 # With --always (CI), refreshes the package lists and installs even if all is present.
 set -euo pipefail
 packages=(libvirt0 libvirt-dev libvirt-clients python3-libvirt python3-pytest python3
-          pkg-config gcc g++ make binutils libc6-dev valgrind nasm qemu-system-x86)
+          pkg-config gcc g++ make binutils libc6-dev valgrind nasm qemu-system-x86 qemu-utils)
 installed=$(dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -c 'install ok installed' || true)
 if [[ ${1:-} != --always && $installed -eq ${#packages[@]} ]]; then
     exit 0

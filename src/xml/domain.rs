@@ -53,6 +53,21 @@ pub struct DomainDef {
     vcpus: u32,
 }
 
+/// A hypervisor driver's completion of a definition, at the two points where libvirt 9.0's
+/// parser calls its driver: the driver inserts what it adds in any place (the parse puts
+/// everything in libvirt's order afterwards).
+pub trait DriverDefaults {
+    /// Once the generic elements are read and checked, before the devices are completed
+    /// (libvirt's domain post-parse callback): machine, emulator, the devices the driver
+    /// always adds. Devices added here come before the controllers the generic completion
+    /// adds for disks, as in libvirt.
+    fn domain(&self, domain: &mut Element) -> Result<()>;
+
+    /// After the generic completion of devices (implicit controllers, the serial console)
+    /// and of memory: the driver's device defaults, then its addresses.
+    fn devices(&self, domain: &mut Element) -> Result<()>;
+}
+
 /// What `to_xml` includes, after libvirt's `VIR_DOMAIN_XML_*` flags.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FormatFlags {
@@ -74,6 +89,24 @@ impl DomainDef {
     /// libvirt's test driver checks no capabilities: when `virt_types` holds "test", every
     /// type libvirt knows is accepted, as `test:///default` accepts `type='kvm'`.
     pub fn parse(xml: &str, virt_types: &[&str]) -> Result<DomainDef> {
+        Self::parse_inner(xml, virt_types, None)
+    }
+
+    /// [`DomainDef::parse`] for a driver that completes definitions with its own defaults
+    /// (`driver`), called where libvirt calls its driver's post-parse callbacks.
+    pub fn parse_with(
+        xml: &str,
+        virt_types: &[&str],
+        driver: &dyn DriverDefaults,
+    ) -> Result<DomainDef> {
+        Self::parse_inner(xml, virt_types, Some(driver))
+    }
+
+    fn parse_inner(
+        xml: &str,
+        virt_types: &[&str],
+        driver: Option<&dyn DriverDefaults>,
+    ) -> Result<DomainDef> {
         let mut root = read::parse(xml, "(domain_definition)", VIR_FROM_DOMAIN)?;
         let local_name = root.name.rsplit(':').next().unwrap_or_default();
         if local_name != "domain" {
@@ -107,6 +140,9 @@ impl DomainDef {
         boot(&mut root, hvm)?;
         let devices = root.child_or_insert("devices");
         devices::check(devices)?;
+        if let Some(driver) = driver {
+            driver.domain(&mut root)?;
+        }
 
         // What libvirt completes after parsing, in its order.
         if max_vcpus == 0 {
@@ -138,6 +174,10 @@ impl DomainDef {
             return Err(xml_error(format!("name {name} cannot contain '/'")));
         }
         devices::validate(root.child("devices").expect("devices was inserted"))?;
+        if let Some(driver) = driver {
+            driver.devices(&mut root)?;
+            reorder(&mut root);
+        }
 
         layout::order_domain(&mut root);
         Ok(DomainDef {
@@ -195,6 +235,38 @@ impl DomainDef {
         &self.root
     }
 
+    /// The document's tree, for drivers that read what they interpret.
+    pub fn element(&self) -> &Element {
+        &self.root
+    }
+
+    /// Changes the tree with `edit`, then puts what it added or moved in libvirt's order:
+    /// the children of `<domain>`, `<os>` and `<devices>`, and of each device (its
+    /// `<boot>`, `<alias>` and `<address>` last, in that order). For drivers that complete
+    /// a definition after its parse, e.g. with what a running domain adds.
+    ///
+    /// `edit` must leave the name, UUID, type, memory sizes and vCPU counts as they are:
+    /// see [`DomainDef::set_memory_kib`].
+    pub fn edit<R>(&mut self, edit: impl FnOnce(&mut Element) -> R) -> R {
+        let out = edit(&mut self.root);
+        if let Some(os) = self.root.child_mut("os") {
+            layout::order_os(os);
+        }
+        reorder(&mut self.root);
+        layout::order_domain(&mut self.root);
+        out
+    }
+
+    /// Sets `<memory>` and `<currentMemory>` (KiB); the current size is capped at the
+    /// maximum as the parse caps it.
+    pub fn set_memory_kib(&mut self, max: u64, current: u64) {
+        let current = current.min(max);
+        set_kib(&mut self.root, "memory", max);
+        set_kib(&mut self.root, "currentMemory", current);
+        self.max_memory_kib = max;
+        self.current_memory_kib = current;
+    }
+
     /// libvirt's `VIR_DOMAIN_DEFINE_VALIDATE` check, as far as virshim knows libvirt's RNG
     /// schema: every child of `<domain>` and `<devices>` must be one libvirt defines there
     /// (or belong to another namespace).
@@ -231,6 +303,14 @@ impl DomainDef {
             hide_secrets_in: self.root.child("devices").filter(|_| !flags.secure),
         };
         write::to_string_with(&self.root, edits)
+    }
+}
+
+/// Puts the devices, and the children of each, in libvirt's order.
+fn reorder(root: &mut Element) {
+    if let Some(devices) = root.child_mut("devices") {
+        layout::order_devices(devices);
+        layout::order_device_info(devices);
     }
 }
 

@@ -46,6 +46,8 @@ const INTERFACE: &[&str] = &[
     "mtu", "coalesce", "boot", "alias", "rom", "address",
 ];
 const CHARDEV: &[&str] = &["source", "protocol", "log", "target", "alias", "address"];
+/// The device information libvirt writes last for every device.
+const DEVICE_INFO: &[&str] = &["boot", "alias", "address"];
 
 /// The first child of `<domain>` or `<devices>` that libvirt's schema does not allow
 /// (neither an element libvirt knows there nor one of another namespace), with its parent.
@@ -81,6 +83,19 @@ pub fn order_devices(devices: &mut Element) {
             "interface" => sort(dev, INTERFACE),
             "serial" | "parallel" | "console" | "channel" => sort(dev, CHARDEV),
             _ => {}
+        }
+    }
+}
+
+/// Puts the device information (`<boot>`, `<alias>`, `<address>`) of every device last,
+/// in libvirt's order, for the devices whose other children have no known order.
+pub fn order_device_info(devices: &mut Element) {
+    for dev in devices.elements_mut() {
+        if !matches!(
+            dev.name.as_str(),
+            "disk" | "interface" | "serial" | "parallel" | "console" | "channel"
+        ) {
+            sort(dev, DEVICE_INFO);
         }
     }
 }
@@ -167,7 +182,7 @@ mod tests {
 
     #[test]
     fn orders_name_each_element_once() {
-        for order in [DOMAIN, OS, DEVICES, DISK, INTERFACE, CHARDEV] {
+        for order in [DOMAIN, OS, DEVICES, DISK, INTERFACE, CHARDEV, DEVICE_INFO] {
             for (i, name) in order.iter().enumerate() {
                 assert!(!order[..i].contains(name), "{name}");
             }

@@ -20,10 +20,10 @@ mod values;
 mod write;
 
 pub use abi::check_abi_stability;
-pub use domain::{DomainDef, FormatFlags};
+pub use domain::{DomainDef, DriverDefaults, FormatFlags};
 pub use read::parse as parse_tree;
-pub use tree::Element;
-pub use values::parse_uuid;
+pub use tree::{Element, Node};
+pub use values::{disk_index, parse_uuid};
 pub use write::to_string as tree_to_string;
 
 #[cfg(test)]

@@ -5,9 +5,19 @@
 //!   of an image, durable and fast (`direct_io`: `O_DIRECT` with its fallback).
 //! - `qmp`: a synchronous QMP client (commands, events, descriptors over `SCM_RIGHTS`).
 //! - `process`: QEMU processes that outlive their starter, found again from a pidfile.
+//! - `defaults`: domain XML as libvirt 9.0's QEMU driver completes it (define, running);
+//!   `support` refuses what virshim cannot run.
+//! - `command`: the QEMU command line libvirt 9.0 uses for a definition.
 
+pub mod command;
+pub mod defaults;
 pub mod direct_io;
 pub mod image;
 pub mod migration;
 pub mod process;
 pub mod qmp;
+mod support;
+
+pub mod root;
+#[cfg(test)]
+mod tests;
