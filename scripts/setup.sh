@@ -4,10 +4,15 @@
 # with it or run its programs on virshim; the C toolchain, binutils (readelf, nm),
 # pkg-config and valgrind for building and checking C programs; pytest; QEMU and nasm for
 # the QEMU driver's tests (a real QEMU running a test guest assembled by the tests).
-# With --always (CI), refreshes the package lists and installs even if all is present.
+# With --always (CI), refreshes the package lists and installs even if all is present;
+# with --list, only prints the packages.
 set -euo pipefail
 packages=(libvirt0 libvirt-dev libvirt-clients python3-libvirt python3-pytest python3
           pkg-config gcc g++ make binutils libc6-dev valgrind nasm qemu-system-x86 qemu-utils)
+if [[ ${1:-} == --list ]]; then
+    echo "${packages[@]}"
+    exit 0
+fi
 installed=$(dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -c 'install ok installed' || true)
 if [[ ${1:-} != --always && $installed -eq ${#packages[@]} ]]; then
     exit 0
