@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::abi::virErrorDomain::{VIR_FROM_NONE, VIR_FROM_TEST, VIR_FROM_URI};
+use crate::abi::virErrorDomain::{VIR_FROM_NONE, VIR_FROM_QEMU, VIR_FROM_TEST, VIR_FROM_URI};
 use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_INVALID_ARG, VIR_ERR_NO_CONNECT};
 use crate::core::{Driver, CONNECT_NO_ALIASES, CONNECT_RO};
 use crate::{Error, Result};
@@ -48,6 +48,16 @@ pub fn open(uri: &str, flags: u32) -> Result<Arc<dyn Driver>> {
                 )),
                 path => Ok(test::TestDriver::from_file(Path::new(path))?),
             }
+        }
+        "qemu" => {
+            Error::check_flags(
+                VIR_FROM_QEMU,
+                flags,
+                CONNECT_RO | CONNECT_NO_ALIASES,
+                "qemuConnectOpen",
+            )?;
+            let root = qemu::root::Root::from_uri(&parsed)?;
+            Ok(Arc::new(qemu::driver::QemuDriver::new(root)?))
         }
         _ => Err(Error::new(VIR_ERR_NO_CONNECT, VIR_FROM_NONE, uri)),
     }

@@ -1,4 +1,5 @@
-//! The QEMU driver's formats and runtime; the driver itself is being built (issue 4).
+//! The QEMU driver (issue 4): `driver` implements [`crate::core::Driver`] for
+//! `qemu:///embed?root=DIR` and `qemu:///session` on the pieces below.
 //!
 //! - `image`: libvirt's QEMU save image format.
 //! - `migration`: the data path of save and restore, QEMU's migration stream into and out
@@ -12,6 +13,7 @@
 pub mod command;
 pub mod defaults;
 pub mod direct_io;
+pub mod driver;
 pub mod image;
 pub mod migration;
 pub mod process;

@@ -1,0 +1,1102 @@
+//! The QEMU driver: `qemu:///embed?root=DIR` (and `qemu:///session`), daemonless.
+//!
+//! All state is on disk under the root, so that another process opening the same root
+//! sees the same domains: persistent definitions in `etc/qemu/NAME.xml`; a running
+//! domain's files in `run/qemu/NAME/` (`def.xml`, the definition it was started from;
+//! `live.xml`, its live XML; `status`, its ID, state and reason; QEMU's pidfile and
+//! monitor socket). Every call takes the root's lock and reads the state afresh; a run
+//! directory whose QEMU is gone is cleaned up on the way.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::command::{self, Options};
+use super::defaults::{self, Host, Runtime, VIRT_TYPES};
+use super::image::SaveImage;
+use super::migration;
+use super::process::{Paths, Qemu};
+use super::root::{Locked, Root};
+use crate::abi::virConnectListAllDomainsFlags::{self, *};
+use crate::abi::virDomainPausedReason::*;
+use crate::abi::virDomainRunningReason::*;
+use crate::abi::virDomainShutoffReason::*;
+use crate::abi::virDomainState::{self, *};
+use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_QEMU};
+use crate::abi::virErrorNumber::*;
+use crate::core::{DomainId, DomainInfo, Driver};
+use crate::xml::{check_abi_stability, parse_tree, DomainDef, Element, FormatFlags};
+use crate::{Error, Result};
+
+/// How long QEMU may take to start and answer on its monitor.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long attaching to a running QEMU's monitor may take.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a save or restore may stream.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(3600);
+
+const BYPASS_CACHE: u32 =
+    crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_BYPASS_CACHE as u32;
+const SAVE_RUNNING: u32 = crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_RUNNING as u32;
+const SAVE_PAUSED: u32 = crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_PAUSED as u32;
+const XML_SECURE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_SECURE as u32;
+const XML_INACTIVE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_INACTIVE as u32;
+const XML_UPDATE_CPU: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_UPDATE_CPU as u32;
+const XML_MIGRATABLE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_MIGRATABLE as u32;
+
+/// The state of a running domain, as its `status` file records it.
+#[derive(Clone, Copy, Debug)]
+struct Status {
+    id: i32,
+    paused: bool,
+    reason: i32,
+}
+
+impl Status {
+    fn state(&self) -> virDomainState {
+        if self.paused {
+            VIR_DOMAIN_PAUSED
+        } else {
+            VIR_DOMAIN_RUNNING
+        }
+    }
+
+    fn to_json(self) -> String {
+        json!({"id": self.id, "paused": self.paused, "reason": self.reason}).to_string()
+    }
+
+    fn from_json(text: &str) -> Option<Status> {
+        let v: Value = serde_json::from_str(text).ok()?;
+        Some(Status {
+            id: i32::try_from(v["id"].as_i64()?).ok()?,
+            paused: v["paused"].as_bool()?,
+            reason: i32::try_from(v["reason"].as_i64()?).ok()?,
+        })
+    }
+}
+
+/// A running domain.
+struct Run {
+    status: Status,
+    /// The definition QEMU was started from.
+    def: DomainDef,
+    /// Its live XML.
+    live: DomainDef,
+    pid: i32,
+}
+
+/// One domain: persistent, running, or both.
+struct Dom {
+    config: Option<DomainDef>,
+    run: Option<Run>,
+}
+
+impl Dom {
+    fn def(&self) -> &DomainDef {
+        match (&self.run, &self.config) {
+            (Some(run), _) => &run.live,
+            (None, Some(config)) => config,
+            (None, None) => unreachable!("a domain is persistent or running"),
+        }
+    }
+
+    fn key(&self) -> DomainId {
+        let def = self.def();
+        DomainId {
+            name: def.name().to_owned(),
+            uuid: def.uuid(),
+            id: self.run.as_ref().map_or(-1, |r| r.status.id),
+        }
+    }
+
+    fn status(&self, shutoff_reason: i32) -> (virDomainState, i32) {
+        match &self.run {
+            Some(run) => (run.status.state(), run.status.reason),
+            None => (VIR_DOMAIN_SHUTOFF, shutoff_reason),
+        }
+    }
+
+    fn matches(&self, flags: u32) -> bool {
+        let want =
+            |yes: virConnectListAllDomainsFlags, no: virConnectListAllDomainsFlags, is: bool| {
+                let (yes, no) = (yes as u32, no as u32);
+                flags & (yes | no) == 0 || flags & if is { yes } else { no } != 0
+            };
+        let state_bits = VIR_CONNECT_LIST_DOMAINS_RUNNING as u32
+            | VIR_CONNECT_LIST_DOMAINS_PAUSED as u32
+            | VIR_CONNECT_LIST_DOMAINS_SHUTOFF as u32
+            | VIR_CONNECT_LIST_DOMAINS_OTHER as u32;
+        let state_bit = match self.status(0).0 {
+            VIR_DOMAIN_RUNNING => VIR_CONNECT_LIST_DOMAINS_RUNNING,
+            VIR_DOMAIN_PAUSED => VIR_CONNECT_LIST_DOMAINS_PAUSED,
+            VIR_DOMAIN_SHUTOFF => VIR_CONNECT_LIST_DOMAINS_SHUTOFF,
+            _ => VIR_CONNECT_LIST_DOMAINS_OTHER,
+        } as u32;
+        want(
+            VIR_CONNECT_LIST_DOMAINS_ACTIVE,
+            VIR_CONNECT_LIST_DOMAINS_INACTIVE,
+            self.run.is_some(),
+        ) && want(
+            VIR_CONNECT_LIST_DOMAINS_PERSISTENT,
+            VIR_CONNECT_LIST_DOMAINS_TRANSIENT,
+            self.config.is_some(),
+        ) && (flags & state_bits == 0 || flags & state_bit != 0)
+            && want(
+                VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE,
+                VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE,
+                false,
+            )
+            && want(
+                VIR_CONNECT_LIST_DOMAINS_AUTOSTART,
+                VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART,
+                false,
+            )
+            && want(
+                VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT,
+                VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT,
+                false,
+            )
+            && want(
+                VIR_CONNECT_LIST_DOMAINS_HAS_CHECKPOINT,
+                VIR_CONNECT_LIST_DOMAINS_NO_CHECKPOINT,
+                false,
+            )
+    }
+}
+
+/// The `virConnectListAllDomains` filters this driver knows.
+const LIST_FLAGS: u32 = 0xffff;
+
+fn uuid_text(uuid: &[u8; 16]) -> String {
+    uuid::Uuid::from_bytes(*uuid).hyphenated().to_string()
+}
+
+fn no_domain(detail: String) -> Error {
+    Error::new(VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU, detail)
+}
+
+fn not_running() -> Error {
+    Error::new(
+        VIR_ERR_OPERATION_INVALID,
+        VIR_FROM_DOMAIN,
+        "domain is not running",
+    )
+}
+
+fn io_error(e: &std::io::Error, what: impl std::fmt::Display) -> Error {
+    Error::system(VIR_FROM_QEMU, e, what)
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so that a reader never
+/// sees half of it.
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("new");
+    fs::write(&tmp, text)
+        .and_then(|()| File::open(&tmp)?.sync_all())
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_error(&e, format_args!("cannot write '{}'", path.display()))
+        })
+}
+
+fn read_def(path: &Path) -> Result<DomainDef> {
+    let xml = fs::read_to_string(path)
+        .map_err(|e| io_error(&e, format_args!("cannot read '{}'", path.display())))?;
+    DomainDef::parse(&xml, VIRT_TYPES)
+}
+
+/// Whether the QEMU recorded at `paths` still runs: its pidfile names a live process
+/// whose command line has this monitor socket. Its pid if so.
+fn qemu_pid(paths: &Paths) -> Option<i32> {
+    let pid: i32 = fs::read_to_string(&paths.pidfile)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    if pid <= 1 {
+        return None;
+    }
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let socket = paths.socket.as_os_str().as_encoded_bytes();
+    if !cmdline.windows(socket.len()).any(|w| w == socket) {
+        return None;
+    }
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit(')').next()?.trim_start();
+    (!state.starts_with('Z')).then_some(pid)
+}
+
+/// Kills the QEMU recorded at `paths` by its pid, and waits (a while) until it is gone.
+fn kill_pid(paths: &Paths) {
+    let Some(pid) = qemu_pid(paths) else { return };
+    // SAFETY: kill has no memory arguments.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while qemu_pid(paths).is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// CPU time of process `pid` in nanoseconds, from `/proc`.
+fn cpu_time_ns(pid: i32) -> u64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no memory arguments.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1_000_000_000 / hz
+}
+
+/// The QEMU version of `qemu-system-x86_64 --version` as major*1e6+minor*1e3+micro.
+fn qemu_version() -> u64 {
+    static VERSION: OnceLock<u64> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let Ok(out) = std::process::Command::new(defaults::EMULATOR)
+            .arg("--version")
+            .output()
+        else {
+            return 0;
+        };
+        parse_version(&String::from_utf8_lossy(&out.stdout)).unwrap_or(0)
+    })
+}
+
+fn parse_version(text: &str) -> Option<u64> {
+    let rest = text.split("version ").nth(1)?;
+    let word = rest
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()?;
+    let mut parts = word.split('.').map(|p| p.parse::<u64>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    let micro = parts.next().flatten().unwrap_or(0);
+    Some(major * 1_000_000 + minor * 1_000 + micro)
+}
+
+/// What the running guest shows in its live XML, from QEMU.
+fn runtime(qemu: &mut Qemu, def: &DomainDef) -> Runtime {
+    let mut ptys = Vec::new();
+    if let Ok(Value::Array(chardevs)) = qemu.monitor().execute("query-chardev", None) {
+        for c in chardevs {
+            let (Some(label), Some(file)) = (c["label"].as_str(), c["filename"].as_str()) else {
+                continue;
+            };
+            if let (Some(alias), Some(pty)) =
+                (label.strip_prefix("char"), file.strip_prefix("pty:"))
+            {
+                ptys.push((alias.to_owned(), pty.to_owned()));
+            }
+        }
+    }
+    let has_balloon = def
+        .element()
+        .child("devices")
+        .and_then(|d| d.child("memballoon"))
+        .is_some_and(|b| b.attr("model") == Some("virtio"));
+    let balloon_kib = if has_balloon {
+        qemu.monitor()
+            .execute("query-balloon", None)
+            .ok()
+            .and_then(|b| b["actual"].as_u64())
+            .map(|bytes| bytes >> 10)
+    } else {
+        None
+    };
+    if def.virt_type() == "kvm" {
+        Runtime {
+            ptys,
+            balloon_kib,
+            cpu_features: Vec::new(),
+        }
+    } else {
+        Runtime::tcg(ptys, balloon_kib)
+    }
+}
+
+/// The QEMU driver of one root.
+pub struct QemuDriver {
+    root: Root,
+    host: Host,
+    /// Why each domain that this driver stopped is shut off (libvirt keeps this in
+    /// memory only, too).
+    shutoff: Mutex<HashMap<[u8; 16], i32>>,
+}
+
+impl QemuDriver {
+    /// The driver of `root`, whose directories are created if missing.
+    pub fn new(root: Root) -> Result<QemuDriver> {
+        root.create()?;
+        Ok(QemuDriver {
+            root,
+            host: Host::probe(),
+            shutoff: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn parse(&self, xml: &str) -> Result<DomainDef> {
+        defaults::parse(xml, &self.host)
+    }
+
+    fn set_shutoff(&self, uuid: [u8; 16], reason: i32) {
+        self.shutoff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(uuid, reason);
+    }
+
+    fn shutoff_reason(&self, uuid: &[u8; 16]) -> i32 {
+        self.shutoff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(uuid)
+            .copied()
+            .unwrap_or(VIR_DOMAIN_SHUTOFF_UNKNOWN as i32)
+    }
+
+    /// Every domain, read afresh; the caller holds the lock. Run directories of QEMUs
+    /// that are gone are removed.
+    fn scan(&self, _lock: &Locked) -> Result<Vec<Dom>> {
+        let mut doms: Vec<Dom> = Vec::new();
+        for path in self.root.configs()? {
+            // A file that does not parse is skipped, as libvirt skips it on load.
+            if let Ok(def) = read_def(&path) {
+                doms.push(Dom {
+                    config: Some(def),
+                    run: None,
+                });
+            }
+        }
+        let run_root = self.root.dir().join("run/qemu");
+        let entries = fs::read_dir(&run_root).map_err(|e| {
+            io_error(
+                &e,
+                format_args!("cannot read directory '{}'", run_root.display()),
+            )
+        })?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        for name in names {
+            let Some(run) = self.read_run(&name)? else {
+                continue;
+            };
+            let uuid = run.live.uuid();
+            match doms.iter_mut().find(|d| d.def().uuid() == uuid) {
+                Some(dom) => dom.run = Some(run),
+                None => doms.push(Dom {
+                    config: None,
+                    run: Some(run),
+                }),
+            }
+        }
+        doms.sort_by(|a, b| a.def().name().cmp(b.def().name()));
+        Ok(doms)
+    }
+
+    /// The running domain `name`, if its QEMU still runs; else its leftovers go.
+    fn read_run(&self, name: &str) -> Result<Option<Run>> {
+        let dir = self.root.run_dir(name)?;
+        let paths = self.root.process_paths(name)?;
+        let read = || -> Option<Run> {
+            let pid = qemu_pid(&paths)?;
+            let status = Status::from_json(&fs::read_to_string(dir.join("status")).ok()?)?;
+            let def = read_def(&dir.join("def.xml")).ok()?;
+            let live = read_def(&dir.join("live.xml")).ok()?;
+            Some(Run {
+                status,
+                def,
+                live,
+                pid,
+            })
+        };
+        match read() {
+            Some(run) => Ok(Some(run)),
+            None => {
+                // Still starting (no status yet) cannot happen under the lock: the
+                // starter writes everything before releasing it.
+                if let Ok(def) = read_def(&dir.join("def.xml")) {
+                    self.set_shutoff(def.uuid(), VIR_DOMAIN_SHUTOFF_CRASHED as i32);
+                }
+                // A QEMU without its state files (its starter died): not one to keep.
+                kill_pid(&paths);
+                let _ = fs::remove_dir_all(&dir);
+                Ok(None)
+            }
+        }
+    }
+
+    fn find<'a>(&self, doms: &'a [Dom], dom: &DomainId) -> Result<&'a Dom> {
+        doms.iter()
+            .find(|d| d.def().uuid() == dom.uuid)
+            .ok_or_else(|| {
+                no_domain(format!(
+                    "no domain with matching uuid '{}' ({})",
+                    uuid_text(&dom.uuid),
+                    dom.name
+                ))
+            })
+    }
+
+    /// Runs `f` on the domain `dom` names, under the lock.
+    fn with_dom<T>(&self, dom: &DomainId, f: impl FnOnce(&Dom) -> Result<T>) -> Result<T> {
+        let lock = self.root.lock()?;
+        let doms = self.scan(&lock)?;
+        f(self.find(&doms, dom)?)
+    }
+
+    /// The conflict libvirt reports when `def` would join `doms`: the index of the
+    /// domain with its name and UUID, if any.
+    fn same_domain(doms: &[Dom], def: &DomainDef) -> Result<Option<usize>> {
+        if let Some(i) = doms.iter().position(|d| d.def().uuid() == def.uuid()) {
+            let existing = doms[i].def();
+            if existing.name() != def.name() {
+                return Err(Error::new(
+                    VIR_ERR_OPERATION_FAILED,
+                    VIR_FROM_DOMAIN,
+                    format!(
+                        "domain '{}' is already defined with uuid {}",
+                        existing.name(),
+                        def.uuid_string()
+                    ),
+                ));
+            }
+            return Ok(Some(i));
+        }
+        if let Some(existing) = doms.iter().find(|d| d.def().name() == def.name()) {
+            return Err(Error::new(
+                VIR_ERR_OPERATION_FAILED,
+                VIR_FROM_DOMAIN,
+                format!(
+                    "domain '{}' already exists with uuid {}",
+                    def.name(),
+                    existing.def().uuid_string()
+                ),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Checks that `def` may start: no other domain has its name or UUID, and it does
+    /// not run already.
+    fn check_startable(doms: &[Dom], def: &DomainDef) -> Result<()> {
+        if let Some(i) = Self::same_domain(doms, def)? {
+            if doms[i].run.is_some() {
+                return Err(Error::new(
+                    VIR_ERR_OPERATION_INVALID,
+                    VIR_FROM_QEMU,
+                    format!("domain '{}' is already active", def.name()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The next domain ID; the caller holds the lock.
+    fn next_id(&self, _lock: &Locked) -> Result<i32> {
+        let path = self.root.dir().join("run/qemu/next-id");
+        let id = fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .filter(|&id| id > 0)
+            .unwrap_or(1);
+        write_atomic(&path, &format!("{}\n", id.checked_add(1).unwrap_or(1)))?;
+        Ok(id)
+    }
+
+    /// Starts QEMU for `def`, paused, and sends it the startup commands.
+    fn start_qemu(&self, def: &DomainDef, options: &Options) -> Result<Qemu> {
+        let args: Vec<OsString> = command::build(def, options)?
+            .into_iter()
+            .map(OsString::from)
+            .collect();
+        let binary = command::emulator(def);
+        let paths = self.root.process_paths(def.name())?;
+        let dir = self.root.run_dir(def.name())?;
+        // Leftovers of an earlier run that ended without us.
+        let _ = fs::remove_dir_all(&dir);
+        let mut qemu = match Qemu::start(
+            Path::new(&binary),
+            &args,
+            &paths,
+            Instant::now() + START_TIMEOUT,
+        ) {
+            Ok(qemu) => qemu,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        qemu.monitor().set_vm_name(def.name());
+        for (cmd, args) in command::startup_commands(def) {
+            if let Err(e) = qemu.monitor().execute(cmd, Some(args)) {
+                let _ = qemu.kill();
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        }
+        Ok(qemu)
+    }
+
+    /// Records the state of the freshly started `qemu` for `def` in its run directory,
+    /// runs the guest unless `paused`, and leaves QEMU running. On failure QEMU is killed
+    /// and the run directory removed. `cpu`: the CPU QEMU was started with when it is not
+    /// the definition's (a restore's, from the image's cookie).
+    fn launch(
+        &self,
+        lock: &Locked,
+        mut qemu: Qemu,
+        def: &DomainDef,
+        cpu: Option<&Element>,
+        (paused, reason): (bool, i32),
+    ) -> Result<DomainId> {
+        let dir = self.root.run_dir(def.name())?;
+        let result = (|| {
+            let id = self.next_id(lock)?;
+            let mut base = def.clone();
+            if let Some(cpu) = cpu {
+                base.edit(|domain| {
+                    domain.remove_children("cpu");
+                    domain.push(cpu.clone());
+                });
+            }
+            let live = defaults::live(&base, &runtime(&mut qemu, def));
+            write_atomic(
+                &dir.join("def.xml"),
+                &def.to_xml(None, FormatFlags::default()),
+            )?;
+            write_atomic(
+                &dir.join("live.xml"),
+                &live.to_xml(Some(id), FormatFlags::default()),
+            )?;
+            let status = Status { id, paused, reason };
+            write_atomic(&dir.join("status"), &status.to_json())?;
+            if !paused {
+                qemu.monitor().execute("cont", None)?;
+            }
+            Ok(DomainId {
+                name: def.name().to_owned(),
+                uuid: def.uuid(),
+                id,
+            })
+        })();
+        match result {
+            Ok(key) => {
+                qemu.keep();
+                Ok(key)
+            }
+            Err(e) => {
+                let _ = qemu.kill();
+                let _ = fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Attaches to the QEMU of the running domain `dom`.
+    fn attach(&self, dom: &Dom) -> Result<Qemu> {
+        let name = dom.def().name();
+        let paths = self.root.process_paths(name)?;
+        let mut qemu =
+            Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT)?.ok_or_else(not_running)?;
+        qemu.monitor().set_vm_name(name);
+        Ok(qemu)
+    }
+
+    fn write_status(&self, name: &str, status: Status) -> Result<()> {
+        write_atomic(&self.root.run_dir(name)?.join("status"), &status.to_json())
+    }
+
+    /// Forgets the running domain `name` (its QEMU is gone) and records why it stopped.
+    fn stopped(&self, dom: &Dom, reason: i32) {
+        let def = dom.def();
+        if let Ok(dir) = self.root.run_dir(def.name()) {
+            let _ = fs::remove_dir_all(dir);
+        }
+        if dom.config.is_some() {
+            self.set_shutoff(def.uuid(), reason);
+        }
+    }
+
+    /// Pauses or resumes the running domain `dom` through QMP.
+    fn switch(&self, dom: &DomainId, pause: bool) -> Result<()> {
+        self.with_dom(dom, |d| {
+            let run = d.run.as_ref().ok_or_else(not_running)?;
+            if run.status.paused == pause {
+                return Ok(());
+            }
+            let mut qemu = self.attach(d)?;
+            qemu.monitor()
+                .execute(if pause { "stop" } else { "cont" }, None)?;
+            let reason = if pause {
+                VIR_DOMAIN_PAUSED_USER as i32
+            } else {
+                VIR_DOMAIN_RUNNING_UNPAUSED as i32
+            };
+            self.write_status(
+                d.def().name(),
+                Status {
+                    id: run.status.id,
+                    paused: pause,
+                    reason,
+                },
+            )
+        })
+    }
+
+    /// The XML a save image keeps, `dxml` if given and compatible with the domain's.
+    fn image_xml(&self, def: &DomainDef, live: &DomainDef, dxml: Option<&str>) -> Result<String> {
+        let xml = defaults::migratable_xml(def, live)?;
+        let Some(dxml) = dxml else { return Ok(xml) };
+        let current = self.parse(&xml)?;
+        let new = self.parse(dxml)?;
+        check_abi_stability(&current, &new)?;
+        Ok(new.to_xml(None, migratable_flags()))
+    }
+}
+
+fn migratable_flags() -> FormatFlags {
+    FormatFlags {
+        secure: true,
+        inactive: true,
+        migratable: true,
+    }
+}
+
+/// Paused or not, and why, for a guest started with `virDomainCreate*` `flags`.
+fn boot_state(flags: u32) -> (bool, i32) {
+    let paused = crate::abi::virDomainCreateFlags::VIR_DOMAIN_START_PAUSED as u32;
+    if flags & paused != 0 {
+        (true, VIR_DOMAIN_PAUSED_USER as i32)
+    } else {
+        (false, VIR_DOMAIN_RUNNING_BOOTED as i32)
+    }
+}
+
+fn requested_state(flags: u32) -> Option<bool> {
+    if flags & SAVE_RUNNING != 0 {
+        Some(true)
+    } else if flags & SAVE_PAUSED != 0 {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+impl Driver for QemuDriver {
+    fn type_name(&self) -> &'static str {
+        "QEMU"
+    }
+
+    fn hypervisor_version(&self) -> u64 {
+        qemu_version()
+    }
+
+    fn lookup_by_name(&self, name: &str) -> Result<DomainId> {
+        let lock = self.root.lock()?;
+        self.scan(&lock)?
+            .iter()
+            .find(|d| d.def().name() == name)
+            .map(Dom::key)
+            .ok_or_else(|| no_domain(format!("no domain with matching name '{name}'")))
+    }
+
+    fn lookup_by_id(&self, id: i32) -> Result<DomainId> {
+        let lock = self.root.lock()?;
+        self.scan(&lock)?
+            .iter()
+            .find(|d| d.run.as_ref().is_some_and(|r| r.status.id == id))
+            .map(Dom::key)
+            .ok_or_else(|| no_domain(format!("no domain with matching id {id}")))
+    }
+
+    fn lookup_by_uuid(&self, uuid: &[u8; 16]) -> Result<DomainId> {
+        let lock = self.root.lock()?;
+        self.scan(&lock)?
+            .iter()
+            .find(|d| &d.def().uuid() == uuid)
+            .map(Dom::key)
+            .ok_or_else(|| {
+                no_domain(format!(
+                    "no domain with matching uuid '{}'",
+                    uuid_text(uuid)
+                ))
+            })
+    }
+
+    fn list_all(&self, flags: u32) -> Result<Vec<DomainId>> {
+        Error::check_flags(
+            VIR_FROM_QEMU,
+            flags,
+            LIST_FLAGS,
+            "qemuConnectListAllDomains",
+        )?;
+        let lock = self.root.lock()?;
+        Ok(self
+            .scan(&lock)?
+            .iter()
+            .filter(|d| d.matches(flags))
+            .map(Dom::key)
+            .collect())
+    }
+
+    fn active_ids(&self) -> Result<Vec<i32>> {
+        let lock = self.root.lock()?;
+        Ok(self
+            .scan(&lock)?
+            .iter()
+            .filter_map(|d| d.run.as_ref().map(|r| r.status.id))
+            .collect())
+    }
+
+    fn defined_names(&self) -> Result<Vec<String>> {
+        let lock = self.root.lock()?;
+        Ok(self
+            .scan(&lock)?
+            .iter()
+            .filter(|d| d.run.is_none())
+            .map(|d| d.def().name().to_owned())
+            .collect())
+    }
+
+    fn define_xml(&self, xml: &str, flags: u32) -> Result<DomainId> {
+        let validate = crate::abi::virDomainDefineFlags::VIR_DOMAIN_DEFINE_VALIDATE as u32;
+        Error::check_flags(VIR_FROM_QEMU, flags, validate, "qemuDomainDefineXMLFlags")?;
+        let def = self.parse(xml)?;
+        if flags & validate != 0 {
+            def.validate_schema()?;
+        }
+        let lock = self.root.lock()?;
+        let doms = self.scan(&lock)?;
+        let existing = Self::same_domain(&doms, &def)?;
+        let path = self.root.config(def.name())?;
+        write_atomic(&path, &def.to_xml(None, FormatFlags::default()))?;
+        let id = existing
+            .and_then(|i| doms[i].run.as_ref())
+            .map_or(-1, |r| r.status.id);
+        Ok(DomainId {
+            name: def.name().to_owned(),
+            uuid: def.uuid(),
+            id,
+        })
+    }
+
+    fn create_xml(&self, xml: &str, flags: u32) -> Result<DomainId> {
+        let paused = crate::abi::virDomainCreateFlags::VIR_DOMAIN_START_PAUSED as u32;
+        Error::check_flags(VIR_FROM_QEMU, flags, paused, "qemuDomainCreateXML")?;
+        let def = self.parse(xml)?;
+        let lock = self.root.lock()?;
+        let doms = self.scan(&lock)?;
+        Self::check_startable(&doms, &def)?;
+        let qemu = self.start_qemu(&def, &Options::default())?;
+        self.launch(&lock, qemu, &def, None, boot_state(flags))
+    }
+
+    fn create(&self, dom: &DomainId, flags: u32) -> Result<()> {
+        let paused = crate::abi::virDomainCreateFlags::VIR_DOMAIN_START_PAUSED as u32;
+        Error::check_flags(VIR_FROM_QEMU, flags, paused, "qemuDomainCreateWithFlags")?;
+        let lock = self.root.lock()?;
+        let doms = self.scan(&lock)?;
+        let d = self.find(&doms, dom)?;
+        if d.run.is_some() {
+            return Err(Error::new(
+                VIR_ERR_OPERATION_INVALID,
+                VIR_FROM_QEMU,
+                "domain is already running",
+            ));
+        }
+        let def = d.config.as_ref().expect("an inactive domain is persistent");
+        let qemu = self.start_qemu(def, &Options::default())?;
+        self.launch(&lock, qemu, def, None, boot_state(flags))
+            .map(drop)
+    }
+
+    fn destroy(&self, dom: &DomainId, flags: u32) -> Result<()> {
+        let graceful = crate::abi::virDomainDestroyFlagsValues::VIR_DOMAIN_DESTROY_GRACEFUL as u32;
+        Error::check_flags(VIR_FROM_QEMU, flags, graceful, "qemuDomainDestroyFlags")?;
+        self.with_dom(dom, |d| {
+            if d.run.is_none() {
+                return Err(not_running());
+            }
+            let paths = self.root.process_paths(d.def().name())?;
+            match Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT) {
+                Ok(Some(qemu)) if flags & graceful != 0 => qemu.stop()?,
+                Ok(Some(qemu)) => qemu.kill()?,
+                Ok(None) => {}
+                // A monitor that does not answer (busy with another client, or hung)
+                // does not keep a destroy from killing QEMU.
+                Err(_) => kill_pid(&paths),
+            }
+            self.stopped(d, VIR_DOMAIN_SHUTOFF_DESTROYED as i32);
+            Ok(())
+        })
+    }
+
+    fn suspend(&self, dom: &DomainId) -> Result<()> {
+        self.switch(dom, true)
+    }
+
+    fn resume(&self, dom: &DomainId) -> Result<()> {
+        self.switch(dom, false)
+    }
+
+    fn undefine(&self, dom: &DomainId, flags: u32) -> Result<()> {
+        use crate::abi::virDomainUndefineFlagsValues::*;
+        let known = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE as u32
+            | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA as u32
+            | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA as u32
+            | VIR_DOMAIN_UNDEFINE_NVRAM as u32
+            | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM as u32
+            | VIR_DOMAIN_UNDEFINE_TPM as u32
+            | VIR_DOMAIN_UNDEFINE_KEEP_TPM as u32;
+        Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuDomainUndefineFlags")?;
+        self.with_dom(dom, |d| {
+            let Some(config) = &d.config else {
+                return Err(Error::new(
+                    VIR_ERR_OPERATION_INVALID,
+                    VIR_FROM_QEMU,
+                    "cannot undefine transient domain",
+                ));
+            };
+            let path = self.root.config(config.name())?;
+            fs::remove_file(&path)
+                .map_err(|e| io_error(&e, format_args!("cannot remove config {}", path.display())))
+        })
+    }
+
+    fn xml_desc(&self, dom: &DomainId, flags: u32) -> Result<String> {
+        Error::check_flags(
+            VIR_FROM_QEMU,
+            flags,
+            XML_SECURE | XML_INACTIVE | XML_UPDATE_CPU | XML_MIGRATABLE,
+            "qemuDomainGetXMLDesc",
+        )?;
+        let inactive = flags & XML_INACTIVE != 0;
+        let format = FormatFlags {
+            secure: flags & XML_SECURE != 0,
+            inactive,
+            migratable: flags & XML_MIGRATABLE != 0,
+        };
+        self.with_dom(dom, |d| {
+            Ok(match (&d.run, &d.config) {
+                (Some(run), _) if !inactive => run.live.to_xml(Some(run.status.id), format),
+                (_, Some(config)) => config.to_xml(None, format),
+                (Some(run), None) => run.def.to_xml(None, format),
+                (None, None) => unreachable!("a domain is persistent or running"),
+            })
+        })
+    }
+
+    fn state(&self, dom: &DomainId, flags: u32) -> Result<(virDomainState, i32)> {
+        Error::check_flags(VIR_FROM_QEMU, flags, 0, "qemuDomainGetState")?;
+        self.with_dom(dom, |d| Ok(d.status(self.shutoff_reason(&dom.uuid))))
+    }
+
+    fn info(&self, dom: &DomainId) -> Result<DomainInfo> {
+        self.with_dom(dom, |d| {
+            let def = d.def();
+            Ok(DomainInfo {
+                state: d.status(0).0,
+                max_mem_kib: def.max_memory_kib(),
+                memory_kib: def.current_memory_kib(),
+                vcpus: def.vcpus(),
+                cpu_time_ns: d.run.as_ref().map_or(0, |r| cpu_time_ns(r.pid)),
+            })
+        })
+    }
+
+    fn is_active(&self, dom: &DomainId) -> Result<bool> {
+        self.with_dom(dom, |d| Ok(d.run.is_some()))
+    }
+
+    fn is_persistent(&self, dom: &DomainId) -> Result<bool> {
+        self.with_dom(dom, |d| Ok(d.config.is_some()))
+    }
+
+    fn save(&self, dom: &DomainId, to: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
+        Error::check_flags(
+            VIR_FROM_QEMU,
+            flags,
+            BYPASS_CACHE | SAVE_RUNNING | SAVE_PAUSED,
+            "qemuDomainSaveFlags",
+        )?;
+        self.with_dom(dom, |d| {
+            let run = d.run.as_ref().ok_or_else(not_running)?;
+            let xml = self.image_xml(&run.def, &run.live, dxml)?;
+            let was_running = !run.status.paused;
+            let image = SaveImage::new(
+                xml,
+                Some(defaults::cookie_xml(&run.live)),
+                requested_state(flags).unwrap_or(was_running),
+            );
+            let mut qemu = self.attach(d)?;
+            if was_running {
+                qemu.monitor().execute("stop", None)?;
+            }
+            let saved = migration::save_image(
+                qemu.monitor(),
+                to,
+                &image,
+                flags & BYPASS_CACHE != 0,
+                Instant::now() + STREAM_TIMEOUT,
+            );
+            if let Err(e) = saved {
+                if was_running && qemu.is_running() {
+                    let _ = qemu.monitor().execute("cont", None);
+                }
+                return Err(e);
+            }
+            let _ = qemu.stop();
+            self.stopped(d, VIR_DOMAIN_SHUTOFF_SAVED as i32);
+            Ok(())
+        })
+    }
+
+    fn restore(&self, from: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
+        Error::check_flags(
+            VIR_FROM_QEMU,
+            flags,
+            BYPASS_CACHE | SAVE_RUNNING | SAVE_PAUSED,
+            "qemuDomainRestoreFlags",
+        )?;
+        let (file, image) = SaveImage::open(from)?;
+        let saved = self.parse(&image.xml)?;
+        let def = match dxml {
+            Some(dxml) => {
+                let new = self.parse(dxml)?;
+                check_abi_stability(&saved, &new)?;
+                new
+            }
+            None => saved,
+        };
+        let cookie = match &image.cookie {
+            Some(text) => Some(parse_tree(text, "(save cookie)", VIR_FROM_QEMU)?),
+            None => None,
+        };
+        let options = Options {
+            incoming: true,
+            cpu: cookie.as_ref().and_then(|c| c.child("cpu")),
+        };
+        let lock = self.root.lock()?;
+        let doms = self.scan(&lock)?;
+        Self::check_startable(&doms, &def)?;
+        let mut qemu = self.start_qemu(&def, &options)?;
+        let restored = migration::restore_image(
+            qemu.monitor(),
+            &file,
+            &image,
+            flags & BYPASS_CACHE != 0,
+            Instant::now() + STREAM_TIMEOUT,
+        );
+        if let Err(e) = restored {
+            let _ = qemu.kill();
+            let _ = fs::remove_dir_all(self.root.run_dir(def.name())?);
+            return Err(e);
+        }
+        let running = requested_state(flags).unwrap_or(image.header.was_running);
+        let state = if running {
+            (false, VIR_DOMAIN_RUNNING_RESTORED as i32)
+        } else {
+            (true, VIR_DOMAIN_PAUSED_MIGRATION as i32)
+        };
+        self.launch(&lock, qemu, &def, options.cpu, state).map(drop)
+    }
+
+    fn save_image_xml(&self, file: &Path, flags: u32) -> Result<String> {
+        let secure =
+            crate::abi::virDomainSaveImageXMLFlags::VIR_DOMAIN_SAVE_IMAGE_XML_SECURE as u32;
+        Error::check_flags(
+            VIR_FROM_QEMU,
+            flags,
+            secure,
+            "qemuDomainSaveImageGetXMLDesc",
+        )?;
+        let (_, image) = SaveImage::open(file)?;
+        let def = self.parse(&image.xml)?;
+        Ok(def.to_xml(
+            None,
+            FormatFlags {
+                secure: flags & secure != 0,
+                ..FormatFlags::default()
+            },
+        ))
+    }
+
+    fn save_image_define_xml(&self, file: &Path, dxml: &str, flags: u32) -> Result<()> {
+        Error::check_flags(
+            VIR_FROM_QEMU,
+            flags,
+            SAVE_RUNNING | SAVE_PAUSED,
+            "qemuDomainSaveImageDefineXML",
+        )?;
+        let handle = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(file)
+            .map_err(|e| super::image::open_error(&e, file))?;
+        let mut image = SaveImage::read(&handle)?;
+        let old = self.parse(&image.xml)?;
+        let new = self.parse(dxml)?;
+        check_abi_stability(&old, &new)?;
+        image.xml = new.to_xml(None, migratable_flags());
+        if image.cookie.is_some() {
+            image.header.cookie_offset = image.xml.len() as u32 + 1;
+        }
+        if let Some(running) = requested_state(flags) {
+            image.header.was_running = running;
+        }
+        image.write_at_start(&handle)?;
+        handle.sync_all().map_err(|e| {
+            io_error(
+                &e,
+                format_args!("unable to sync save file '{}'", file.display()),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn versions_parse_as_libvirt_numbers() {
+        assert_eq!(
+            parse_version("QEMU emulator version 7.2.0 (Debian 1:7.2+dfsg-7)\nCopyright"),
+            Some(7_002_000)
+        );
+        assert_eq!(parse_version("QEMU emulator version 8.1"), Some(8_001_000));
+        assert_eq!(parse_version("nothing"), None);
+    }
+
+    #[test]
+    fn status_round_trips() {
+        let s = Status {
+            id: 3,
+            paused: true,
+            reason: 2,
+        };
+        let back = Status::from_json(&s.to_json()).unwrap();
+        assert_eq!((back.id, back.paused, back.reason), (3, true, 2));
+        assert!(Status::from_json("{}").is_none());
+    }
+}

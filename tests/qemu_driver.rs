@@ -1,0 +1,388 @@
+//! The QEMU driver (`qemu:///embed?root=DIR`) through the Rust core, with the test guest
+//! of `tests/guest/guest.asm` (32 MiB of RAM) under TCG:
+//!
+//! - define, create, suspend, resume, save, edit the image's XML, restore, destroy and
+//!   undefine a persistent domain, with libvirt's states and reasons at each step; the
+//!   guest's RAM and counter survive the save and restore;
+//! - a second connection (a new driver on the same root) sees the same domains, IDs and
+//!   states, as a later process would;
+//! - a transient domain is gone once saved or destroyed, and a paused save restores
+//!   paused;
+//! - flags, missing domains and oversized image XML fail in libvirt's words.
+//!
+//! The guest tests need `qemu-system-x86_64` and `nasm` (see `common`).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use virshim::abi::virDomainPausedReason::*;
+use virshim::abi::virDomainRunningReason::*;
+use virshim::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
+use virshim::abi::virDomainShutoffReason::*;
+use virshim::abi::virDomainState::*;
+use virshim::abi::virErrorDomain::*;
+use virshim::abi::virErrorNumber::*;
+use virshim::core::Connection;
+use virshim::drivers::qemu::image::SaveImage;
+use virshim::drivers::qemu::process::{Paths, Qemu};
+
+/// The error of a call that must fail (domains and connections are not `Debug`).
+trait Fails {
+    fn fails(self) -> virshim::Error;
+}
+
+impl<T> Fails for virshim::Result<T> {
+    fn fails(self) -> virshim::Error {
+        match self {
+            Ok(_) => panic!("the call succeeded"),
+            Err(e) => e,
+        }
+    }
+}
+
+const UUID: &str = "c7a5fdbd-edaf-9455-926a-d65c16db1809";
+
+fn open(root: &Path) -> Connection {
+    Connection::open(Some(&format!("qemu:///embed?root={}", root.display())), 0).unwrap()
+}
+
+fn guest_xml(name: &str, uuid: &str, kernel: &Path) -> String {
+    format!(
+        "<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid>\
+         <memory unit='MiB'>32</memory><os><type>hvm</type><kernel>{}</kernel></os></domain>",
+        kernel.display()
+    )
+}
+
+/// The QEMU of running domain `name` under `root`, attached for the test's reads (QEMU
+/// serves one monitor client: drop it before the next driver call).
+fn attach(root: &Path, name: &str) -> Qemu {
+    let paths = Paths::in_dir(&root.join("run/qemu").join(name));
+    Qemu::attach(&paths, secs(10)).unwrap().expect("QEMU runs")
+}
+
+fn pid_of(root: &Path, name: &str) -> i32 {
+    let pidfile = root.join("run/qemu").join(name).join("qemu.pid");
+    fs::read_to_string(pidfile).unwrap().trim().parse().unwrap()
+}
+
+fn scratch_dir(test: &str) -> PathBuf {
+    // Short: the monitor socket's path must fit a UNIX socket address.
+    let dir = scratch(test);
+    assert!(
+        dir.join("run/qemu/guest-name/monitor.sock")
+            .as_os_str()
+            .len()
+            < 100
+    );
+    dir
+}
+
+#[test]
+fn a_persistent_guest_lives_saves_and_restores_across_connections() {
+    let Some((_qemu, kernel)) = tools() else {
+        return;
+    };
+    let _serial = serial();
+    let root = scratch_dir("persistent");
+    let conn = open(&root);
+    assert_eq!(conn.type_name(), "QEMU");
+    assert!(conn.hypervisor_version() >= 1_000_000);
+
+    // Define: on disk, shut off, seen by a second connection.
+    let dom = conn.define_xml(&guest_xml("guest", UUID, &kernel)).unwrap();
+    assert!(root.join("etc/qemu/guest.xml").is_file());
+    assert_eq!(dom.state(0).unwrap(), (VIR_DOMAIN_SHUTOFF, 0));
+    assert!(dom.is_persistent().unwrap() && !dom.is_active().unwrap());
+    assert_eq!(conn.defined_domain_names().unwrap(), ["guest"]);
+    let other = open(&root);
+    let seen = other.lookup_by_uuid_string(UUID).unwrap();
+    assert_eq!((seen.name(), seen.id()), ("guest", -1));
+    let inactive = seen.xml_desc(0).unwrap();
+    assert!(inactive.contains("<name>guest</name>"), "{inactive}");
+
+    // Create: running, booted, with an ID both connections agree on.
+    dom.create().unwrap();
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED as i32)
+    );
+    let id = conn.lookup_by_name("guest").unwrap().id();
+    assert!(id > 0);
+    assert_eq!(conn.active_domain_ids().unwrap(), [id]);
+    assert_eq!(other.lookup_by_id(id).unwrap().name(), "guest");
+    assert!(other.lookup_by_name("guest").unwrap().is_active().unwrap());
+    let live = dom.xml_desc(0).unwrap();
+    assert!(live.contains(&format!("id='{id}'")), "{live}");
+    assert!(root.join("run/qemu/guest/live.xml").is_file());
+    let info = dom.info().unwrap();
+    assert_eq!((info.max_mem_kib, info.vcpus), (32 << 10, 1));
+
+    let mut q = attach(&root, "guest");
+    wait_filled(&mut q, &root);
+    drop(q);
+
+    // Suspend and resume.
+    dom.suspend().unwrap();
+    assert_eq!(
+        other.lookup_by_name("guest").unwrap().state(0).unwrap(),
+        (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER as i32)
+    );
+    dom.resume().unwrap();
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED as i32)
+    );
+
+    // A save that cannot create its file fails, and the guest runs on.
+    let err = dom.save(&root.join("missing/guest.save")).fails();
+    assert_eq!(err.domain, VIR_FROM_QEMU, "{}", err.message);
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED as i32)
+    );
+
+    // Save: shut off with reason saved, QEMU gone.
+    let pid = pid_of(&root, "guest");
+    let image = root.join("guest.save");
+    dom.save(&image).unwrap();
+    assert_gone(pid);
+    assert!(!root.join("run/qemu/guest").exists());
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_SAVED as i32)
+    );
+    assert!(!other.lookup_by_name("guest").unwrap().is_active().unwrap());
+    let (_, header) = SaveImage::open(&image).unwrap();
+    assert!(header.header.was_running && header.cookie.is_some());
+
+    // The image's XML, edited in place.
+    let xml = conn.save_image_xml_desc(&image, 0).unwrap();
+    assert!(xml.contains(&format!("<uuid>{UUID}</uuid>")), "{xml}");
+    assert!(xml.starts_with("<domain type='qemu'>"), "{xml}");
+    let edited = xml.replace("</name>", "</name>\n  <description>edited</description>");
+    conn.save_image_define_xml(&image, &edited, 0).unwrap();
+    let xml = other.save_image_xml_desc(&image, 0).unwrap();
+    assert!(xml.contains("<description>edited</description>"), "{xml}");
+
+    // A truncated image is refused, leaving no QEMU and no domain running.
+    let cut = root.join("cut.save");
+    let bytes = fs::read(&image).unwrap();
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(conn.restore(&cut).is_err());
+    assert!(!root.join("run/qemu/guest").exists());
+    assert!(conn.active_domain_ids().unwrap().is_empty());
+    fs::remove_file(&cut).unwrap();
+
+    // Restore: running again, the RAM and counter as they were.
+    other.restore(&image).unwrap();
+    let dom = conn.lookup_by_name("guest").unwrap();
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED as i32)
+    );
+    assert!(dom.is_persistent().unwrap());
+    assert!(dom
+        .xml_desc(0)
+        .unwrap()
+        .contains("<description>edited</description>"));
+    let mut q = attach(&root, "guest");
+    pause(&mut q);
+    let ram = read_phys(&mut q, &root, 0, 32 << 20);
+    let status = Status::in_ram(&ram);
+    assert_eq!(&status.marker, b"FILLDONE");
+    check_stream(&ram, status.end as usize);
+    resume_and_count(&mut q, &root, status.counter);
+    drop(q);
+
+    // Destroy: no QEMU left; undefine: gone.
+    let pid = pid_of(&root, "guest");
+    dom.destroy().unwrap();
+    assert_gone(pid);
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_DESTROYED as i32)
+    );
+    assert!(conn.active_domain_ids().unwrap().is_empty());
+    let err = dom.destroy().fails();
+    assert_eq!(
+        (err.code, err.domain),
+        (VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN)
+    );
+
+    // A QEMU that dies behind the driver's back leaves a domain shut off, cleaned up.
+    dom.create().unwrap();
+    let pid = pid_of(&root, "guest");
+    // SAFETY (of the test): kill has no memory arguments.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = secs(5);
+    while fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "QEMU {pid} survived SIGKILL"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_CRASHED as i32)
+    );
+    assert!(!root.join("run/qemu/guest").exists());
+
+    dom.undefine().unwrap();
+    let err = other.lookup_by_name("guest").fails();
+    assert_eq!((err.code, err.domain), (VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU));
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_transient_guest_goes_with_its_save_and_restores_paused() {
+    let Some((_qemu, kernel)) = tools() else {
+        return;
+    };
+    let _serial = serial();
+    let root = scratch_dir("transient");
+    let conn = open(&root);
+    let uuid = "0c7a3b1e-1111-4222-8333-444455556666";
+    let dom = conn
+        .create_xml(&guest_xml("temp", uuid, &kernel), 0)
+        .unwrap();
+    assert!(!dom.is_persistent().unwrap());
+    assert!(!root.join("etc/qemu/temp.xml").exists());
+    let err = conn
+        .create_xml(&guest_xml("temp", uuid, &kernel), 0)
+        .fails();
+    assert_eq!(err.code, VIR_ERR_OPERATION_INVALID, "{}", err.message);
+    let err = dom.undefine().fails();
+    assert_eq!(
+        err.message,
+        "Requested operation is not valid: cannot undefine transient domain"
+    );
+
+    let image = root.join("temp.save");
+    dom.save_flags(&image, None, VIR_DOMAIN_SAVE_PAUSED as u32)
+        .unwrap();
+    let err = conn.lookup_by_name("temp").fails();
+    assert_eq!(err.code, VIR_ERR_NO_DOMAIN);
+    assert!(conn.list_all_domains(0).unwrap().is_empty());
+
+    conn.restore(&image).unwrap();
+    let dom = open(&root).lookup_by_name("temp").unwrap();
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION as i32)
+    );
+    // Restoring it again while it runs is refused, and leaves it as it was.
+    let err = conn.restore(&image).fails();
+    assert_eq!(err.code, VIR_ERR_OPERATION_INVALID, "{}", err.message);
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION as i32)
+    );
+
+    // A restored guest saves again (its cookie's CPU kept), and restores running when
+    // asked to.
+    let again = root.join("again.save");
+    dom.save(&again).unwrap();
+    let (_, saved) = SaveImage::open(&again).unwrap();
+    assert!(!saved.header.was_running);
+    conn.restore_flags(&again, None, VIR_DOMAIN_SAVE_RUNNING as u32)
+        .unwrap();
+    let dom = conn.lookup_by_name("temp").unwrap();
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED as i32)
+    );
+    let pid = pid_of(&root, "temp");
+    dom.destroy().unwrap();
+    assert_gone(pid);
+    assert!(conn.lookup_by_name("temp").is_err());
+    assert!(!root.join("run/qemu/temp").exists());
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn bad_calls_fail_in_libvirts_words() {
+    let root = scratch_dir("errors");
+    let conn = open(&root);
+    let err = Connection::open(
+        Some(&format!("qemu:///embed?root={}", root.display())),
+        0x100,
+    )
+    .fails();
+    assert_eq!(
+        err.message,
+        "unsupported flags (0x100) in function qemuConnectOpen"
+    );
+    let err = Connection::open(Some("qemu:///embed?root=relative/dir"), 0).fails();
+    assert_eq!(err.code, VIR_ERR_INVALID_ARG, "{}", err.message);
+    let err = conn.lookup_by_name("nope").fails();
+    assert_eq!((err.code, err.domain), (VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU));
+    assert_eq!(
+        err.message,
+        "Domain not found: no domain with matching name 'nope'"
+    );
+
+    // A definition that needs no QEMU to exist: the emulator is only probed.
+    let Some(_) = qemu_binary() else { return };
+    let dom = conn
+        .define_xml(&guest_xml("idle", UUID, Path::new("/nonexistent/kernel")))
+        .unwrap();
+    let err = dom.save(&root.join("x.save")).fails();
+    assert_eq!(
+        (err.code, err.domain, err.message.as_str()),
+        (
+            VIR_ERR_OPERATION_INVALID,
+            VIR_FROM_DOMAIN,
+            "Requested operation is not valid: domain is not running"
+        )
+    );
+    let err = dom.save_flags(&root.join("x.save"), None, 0x40).fails();
+    assert_eq!(
+        err.message,
+        "unsupported flags (0x40) in function qemuDomainSaveFlags"
+    );
+    let err = dom.suspend().fails();
+    assert_eq!(err.code, VIR_ERR_OPERATION_INVALID);
+    // Another name for the same UUID is refused.
+    let err = conn
+        .define_xml(&guest_xml("other", UUID, Path::new("/k")))
+        .fails();
+    assert_eq!(err.code, VIR_ERR_OPERATION_FAILED, "{}", err.message);
+
+    // An image whose new XML does not fit is left as it was.
+    let xml = dom.xml_desc(0).unwrap();
+    let mut image = SaveImage::new(xml.clone(), Some("<cookie/>".into()), true);
+    image.header.complete = true;
+    let path = root.join("small.save");
+    fs::write(&path, image.encode().unwrap()).unwrap();
+    let before = fs::read(&path).unwrap();
+    let huge = xml.replace(
+        "</name>",
+        &format!("</name><description>{}</description>", "x".repeat(70_000)),
+    );
+    let err = conn.save_image_define_xml(&path, &huge, 0).fails();
+    assert_eq!(
+        err.message,
+        "operation failed: new xml too large to fit in file"
+    );
+    assert_eq!(fs::read(&path).unwrap(), before);
+    let err = conn.save_image_xml_desc(&path, 0x2).fails();
+    assert_eq!(
+        err.message,
+        "unsupported flags (0x2) in function qemuDomainSaveImageGetXMLDesc"
+    );
+    // What fits is written, and read back.
+    let small = xml.replace("</name>", "</name><description>fits</description>");
+    conn.save_image_define_xml(&path, &small, 0).unwrap();
+    assert!(conn
+        .save_image_xml_desc(&path, 0)
+        .unwrap()
+        .contains("<description>fits</description>"));
+    assert_eq!(fs::metadata(&path).unwrap().len(), before.len() as u64);
+    dom.undefine().unwrap();
+    fs::remove_dir_all(&root).unwrap();
+}
