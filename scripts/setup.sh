@@ -1,13 +1,16 @@
 #!/bin/bash
 # Installs from Debian what building and testing virshim needs, when any of it is missing:
-# libvirt 9.0 itself (library, headers, virsh, Python binding) for the tests that compare
-# with it or run its programs on virshim; the C toolchain, binutils (readelf, nm),
-# pkg-config and valgrind for building and checking C programs; pytest; QEMU and nasm for
-# the QEMU driver's tests (a real QEMU running a test guest assembled by the tests).
+# libvirt 9.0 itself (library, headers, virsh, Python binding, its QEMU driver and
+# libvirt_iohelper) for the tests that compare with it, run its programs on virshim or
+# pass save images between its QEMU driver and virshim's; the C toolchain, binutils
+# (readelf, nm), pkg-config and valgrind for building and checking C programs; pytest;
+# QEMU and nasm for the QEMU driver's tests (a real QEMU running a test guest assembled
+# by the tests).
 # With --always (CI), refreshes the package lists and installs even if all is present;
 # with --list, only prints the packages.
 set -euo pipefail
-packages=(libvirt0 libvirt-dev libvirt-clients python3-libvirt python3-pytest python3
+packages=(libvirt0 libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+          python3-libvirt python3-pytest python3
           pkg-config gcc g++ make binutils libc6-dev valgrind nasm qemu-system-x86 qemu-utils)
 if [[ ${1:-} == --list ]]; then
     echo "${packages[@]}"

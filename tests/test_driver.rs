@@ -365,3 +365,46 @@ fn concurrent_cycles_on_one_connection_stay_consistent() {
     });
     assert_eq!(env.conn.active_domain_ids().unwrap(), vec![1]);
 }
+
+#[test]
+fn memory_peeks_answer_as_libvirts_test_driver() {
+    use virshim::core::{MEMORY_PHYSICAL, MEMORY_VIRTUAL};
+    let env = Env::new("peek");
+    let dom = env.conn.lookup_by_name("test").unwrap();
+    // Byte i is the low byte of start + i.
+    let bytes = dom.memory_peek(0x12f0, 300, MEMORY_VIRTUAL).unwrap();
+    assert!(bytes
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == (0xf0 + i) as u8));
+    assert_eq!(dom.memory_peek(7, 2, MEMORY_PHYSICAL).unwrap(), [7, 8]);
+    assert!(dom.memory_peek(0, 0, MEMORY_PHYSICAL).unwrap().is_empty());
+    let err = dom.memory_peek(0, 8, 3).unwrap_err();
+    assert_eq!(
+        (err.code, err.domain),
+        (VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN)
+    );
+    let err = dom.memory_peek(0, 8, 0).unwrap_err();
+    assert_eq!((err.code, err.domain), (VIR_ERR_INVALID_ARG, VIR_FROM_TEST));
+    let err = dom.memory_peek(0, 8, 4).unwrap_err();
+    assert_eq!(
+        err.message,
+        "unsupported flags (0x4) in function testDomainMemoryPeek"
+    );
+    let ro = Connection::open(Some("test:///default"), CONNECT_RO).unwrap();
+    let err = ro
+        .lookup_by_name("test")
+        .unwrap()
+        .memory_peek(0, 8, MEMORY_VIRTUAL)
+        .unwrap_err();
+    assert_eq!(
+        (err.code, err.domain),
+        (VIR_ERR_OPERATION_DENIED, VIR_FROM_DOMAIN)
+    );
+    dom.destroy().unwrap();
+    let err = dom.memory_peek(0, 8, MEMORY_VIRTUAL).unwrap_err();
+    assert_eq!(
+        (err.code, err.domain),
+        (VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN)
+    );
+}

@@ -248,6 +248,14 @@ typedef enum {
 } virDomainSaveRestoreFlags;
 
 /**
+ * Flags of `virDomainMemoryPeek`: how its addresses are meant.
+ */
+typedef enum {
+    VIR_MEMORY_VIRTUAL = 1,
+    VIR_MEMORY_PHYSICAL = 2,
+} virDomainMemoryFlags;
+
+/**
  * Flags of `virDomainGetXMLDesc`.
  */
 typedef enum {
@@ -1534,6 +1542,17 @@ int virDomainIsActive(virDomainPtr domain);
 int virDomainIsPersistent(virDomainPtr domain);
 
 /**
+ * Copies `size` bytes of the running domain's memory from `start` into `buffer`;
+ * `flags` is `VIR_MEMORY_VIRTUAL` or `VIR_MEMORY_PHYSICAL`. A `size` of 0 (with any
+ * `buffer`) tests access.
+ */
+int virDomainMemoryPeek(virDomainPtr dom,
+                        unsigned long long start,
+                        size_t size,
+                        void *buffer,
+                        unsigned int flags);
+
+/**
  * Boots an inactive persistent domain.
  */
 int virDomainCreate(virDomainPtr domain);
@@ -2731,15 +2750,6 @@ char *virDomainManagedSaveGetXMLDesc(virDomainPtr domain,
  * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
  */
 int virDomainManagedSaveRemove(virDomainPtr dom, unsigned int flags);
-
-/**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
- */
-int virDomainMemoryPeek(virDomainPtr dom,
-                        unsigned long long start,
-                        size_t size,
-                        void *buffer,
-                        unsigned int flags);
 
 /**
  * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.

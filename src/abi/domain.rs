@@ -145,6 +145,14 @@ pub enum virDomainSaveRestoreFlags {
     VIR_DOMAIN_SAVE_RESET_NVRAM = 8,
 }
 
+/// Flags of `virDomainMemoryPeek`: how its addresses are meant.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum virDomainMemoryFlags {
+    VIR_MEMORY_VIRTUAL = 1,
+    VIR_MEMORY_PHYSICAL = 2,
+}
+
 /// Flags of `virDomainGetXMLDesc`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

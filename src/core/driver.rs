@@ -7,7 +7,9 @@
 use std::path::Path;
 
 use crate::abi::virDomainState;
-use crate::Result;
+use crate::abi::virErrorDomain::VIR_FROM_DOMAIN;
+use crate::abi::virErrorNumber::VIR_ERR_NO_SUPPORT;
+use crate::{Error, Result};
 
 /// What a domain handle remembers of its domain: libvirt's `virDomain` caches name, UUID
 /// and ID at lookup time, and drivers find the domain again by UUID.
@@ -62,4 +64,16 @@ pub trait Driver: Send + Sync {
     fn restore(&self, from: &Path, dxml: Option<&str>, flags: u32) -> Result<()>;
     fn save_image_xml(&self, file: &Path, flags: u32) -> Result<String>;
     fn save_image_define_xml(&self, file: &Path, dxml: &str, flags: u32) -> Result<()>;
+
+    /// `virDomainMemoryPeek`: `size` bytes of the running domain's memory from `start`,
+    /// virtual or physical as `flags` says (`VIR_MEMORY_VIRTUAL`, `VIR_MEMORY_PHYSICAL`).
+    /// A driver without it fails as libvirt's public layer does for a missing call.
+    fn memory_peek(&self, dom: &DomainId, start: u64, size: usize, flags: u32) -> Result<Vec<u8>> {
+        let _ = (dom, start, size, flags);
+        Err(Error::new(
+            VIR_ERR_NO_SUPPORT,
+            VIR_FROM_DOMAIN,
+            "virDomainMemoryPeek",
+        ))
+    }
 }

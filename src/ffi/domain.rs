@@ -1,6 +1,6 @@
 //! Domains: lookups, handles, life cycle, state and listings.
 
-use std::ffi::{c_char, c_int, c_uchar, c_uint, c_ulong, c_ushort, CString};
+use std::ffi::{c_char, c_int, c_uchar, c_uint, c_ulong, c_ulonglong, c_ushort, c_void, CString};
 use std::ptr;
 use std::sync::Arc;
 
@@ -302,6 +302,29 @@ pub extern "C" fn virDomainIsActive(domain: virDomainPtr) -> c_int {
 pub extern "C" fn virDomainIsPersistent(domain: virDomainPtr) -> c_int {
     with_domain("virDomainIsPersistent", domain, -1, |_, d| {
         d.dom.is_persistent().map(c_int::from)
+    })
+}
+
+/// Copies `size` bytes of the running domain's memory from `start` into `buffer`;
+/// `flags` is `VIR_MEMORY_VIRTUAL` or `VIR_MEMORY_PHYSICAL`. A `size` of 0 (with any
+/// `buffer`) tests access.
+#[no_mangle]
+pub unsafe extern "C" fn virDomainMemoryPeek(
+    dom: virDomainPtr,
+    start: c_ulonglong,
+    size: usize,
+    buffer: *mut c_void,
+    flags: c_uint,
+) -> c_int {
+    with_domain("virDomainMemoryPeek", dom, -1, |call, d| {
+        // libvirt's order: read-only, exclusive flags, then the buffer.
+        d.conn.conn.deny_read_only("virDomainMemoryPeek")?;
+        crate::core::check_memory_peek_flags(flags)?;
+        let out = call.array(buffer.cast::<u8>(), "buffer", size)?;
+        let bytes = d.dom.memory_peek(start, size, flags)?;
+        // SAFETY: the caller's buffer holds `size` bytes; `bytes` has exactly `size`.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len()) };
+        Ok(0)
     })
 }
 

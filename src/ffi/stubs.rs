@@ -2378,22 +2378,6 @@ pub extern "C" fn virDomainManagedSaveRemove(dom: virDomainPtr, flags: c_uint) -
 
 /// Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
 #[no_mangle]
-pub extern "C" fn virDomainMemoryPeek(
-    dom: virDomainPtr,
-    start: c_ulonglong,
-    size: usize,
-    buffer: *mut c_void,
-    flags: c_uint,
-) -> c_int {
-    let _ = (start, size, buffer, flags);
-    unsupported("virDomainMemoryPeek", VIR_FROM_DOMAIN, -1, |call| {
-        call.domain(dom)?;
-        Ok(())
-    })
-}
-
-/// Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
-#[no_mangle]
 pub extern "C" fn virDomainMemoryStats(
     dom: virDomainPtr,
     stats: virDomainMemoryStatPtr,

@@ -257,3 +257,17 @@ impl Drop for KillOnPanic {
         }
     }
 }
+
+/// A file a package installs; `None` (with a note) if absent, a failure under CI=true.
+pub fn require_file(path: &str, package: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(path);
+    if path.exists() {
+        Some(path)
+    } else {
+        skip(&format!(
+            "{} not found (apt-get install {package})",
+            path.display()
+        ));
+        None
+    }
+}

@@ -39,6 +39,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a save or restore may stream.
 const STREAM_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The most `virDomainMemoryPeek` reads in one call. libvirt's QEMU driver has no bound
+/// of its own (its remote protocol caps a peek at 4 MiB); virshim refuses more than this,
+/// as the bytes pass through a temporary file and a buffer of their size.
+pub const MEMORY_PEEK_MAX: usize = 64 << 20;
 
 const BYPASS_CACHE: u32 =
     crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_BYPASS_CACHE as u32;
@@ -674,6 +678,45 @@ impl QemuDriver {
     }
 }
 
+/// A private temporary file (mode 0600, in the domain's run directory) that QEMU writes
+/// peeked memory into; removed when dropped.
+struct MemFile {
+    path: std::path::PathBuf,
+}
+
+impl MemFile {
+    fn create(dir: &Path) -> Result<MemFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("qemu.mem.{}.{n}", std::process::id()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(_) => return Ok(MemFile { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(io_error(
+                        &e,
+                        format_args!("cannot create {}", path.display()),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for MemFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 fn migratable_flags() -> FormatFlags {
     FormatFlags {
         secure: true,
@@ -930,6 +973,61 @@ impl Driver for QemuDriver {
 
     fn is_persistent(&self, dom: &DomainId) -> Result<bool> {
         self.with_dom(dom, |d| Ok(d.config.is_some()))
+    }
+
+    fn memory_peek(&self, dom: &DomainId, start: u64, size: usize, flags: u32) -> Result<Vec<u8>> {
+        use crate::core::{MEMORY_PHYSICAL, MEMORY_VIRTUAL};
+        Error::check_flags(
+            VIR_FROM_QEMU,
+            flags,
+            MEMORY_VIRTUAL | MEMORY_PHYSICAL,
+            "qemuDomainMemoryPeek",
+        )?;
+        if flags != MEMORY_VIRTUAL && flags != MEMORY_PHYSICAL {
+            return Err(Error::new(
+                VIR_ERR_INVALID_ARG,
+                VIR_FROM_QEMU,
+                "flags parameter must be VIR_MEMORY_VIRTUAL or VIR_MEMORY_PHYSICAL",
+            ));
+        }
+        if size > MEMORY_PEEK_MAX {
+            return Err(Error::new(
+                VIR_ERR_INVALID_ARG,
+                VIR_FROM_QEMU,
+                format!("size {size} exceeds the maximum of {MEMORY_PEEK_MAX} bytes per call"),
+            ));
+        }
+        self.with_dom(dom, |d| {
+            d.run.as_ref().ok_or_else(not_running)?;
+            if size == 0 {
+                return Ok(Vec::new());
+            }
+            let mut qemu = self.attach(d)?;
+            let file = MemFile::create(&self.root.run_dir(d.def().name())?)?;
+            // QEMU translates virtual addresses with the current CPU's page tables.
+            let cmd = if flags == MEMORY_VIRTUAL {
+                "memsave"
+            } else {
+                "pmemsave"
+            };
+            qemu.monitor().execute(
+                cmd,
+                Some(json!({"val": start, "size": size, "filename": file.path})),
+            )?;
+            let bytes = fs::read(&file.path)
+                .map_err(|e| io_error(&e, format_args!("cannot read {}", file.path.display())))?;
+            if bytes.len() != size {
+                return Err(Error::new(
+                    VIR_ERR_INTERNAL_ERROR,
+                    VIR_FROM_QEMU,
+                    format!(
+                        "QEMU wrote {} bytes of memory instead of {size}",
+                        bytes.len()
+                    ),
+                ));
+            }
+            Ok(bytes)
+        })
     }
 
     fn save(&self, dom: &DomainId, to: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {

@@ -207,6 +207,31 @@ impl Driver for TestDriver {
         Ok(self.state().find(dom)?.persistent)
     }
 
+    fn memory_peek(&self, dom: &DomainId, start: u64, size: usize, flags: u32) -> Result<Vec<u8>> {
+        // As libvirt's test driver: byte i of the answer is the low byte of start + i.
+        use crate::core::{MEMORY_PHYSICAL, MEMORY_VIRTUAL};
+        Error::check_flags(
+            VIR_FROM_TEST,
+            flags,
+            MEMORY_VIRTUAL | MEMORY_PHYSICAL,
+            "testDomainMemoryPeek",
+        )?;
+        if flags != MEMORY_VIRTUAL && flags != MEMORY_PHYSICAL {
+            return Err(Error::new(
+                crate::abi::virErrorNumber::VIR_ERR_INVALID_ARG,
+                VIR_FROM_TEST,
+                "flags parameter must be VIR_MEMORY_VIRTUAL or VIR_MEMORY_PHYSICAL",
+            ));
+        }
+        self.state().find_active(dom)?;
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(size)
+            .map_err(|_| Error::internal(format!("cannot allocate {size} bytes")))?;
+        bytes.extend((0..size).map(|i| start.wrapping_add(i as u64) as u8));
+        Ok(bytes)
+    }
+
     fn save(&self, dom: &DomainId, to: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
         Error::check_flags(
             VIR_FROM_TEST,
