@@ -6,9 +6,10 @@
 
 use std::path::Path;
 
-use crate::abi::virDomainState;
-use crate::abi::virErrorDomain::VIR_FROM_DOMAIN;
-use crate::abi::virErrorNumber::VIR_ERR_NO_SUPPORT;
+use crate::abi::virConnectListAllDomainsFlags::{self, *};
+use crate::abi::virDomainState::{self, *};
+use crate::abi::virErrorDomain::{self, VIR_FROM_DOMAIN};
+use crate::abi::virErrorNumber::{VIR_ERR_INVALID_ARG, VIR_ERR_NO_SUPPORT};
 use crate::{Error, Result};
 
 /// What a domain handle remembers of its domain: libvirt's `virDomain` caches name, UUID
@@ -76,4 +77,78 @@ pub trait Driver: Send + Sync {
             "virDomainMemoryPeek",
         ))
     }
+}
+
+/// Whether a domain passes `virConnectListAllDomains` filters, for drivers that keep no
+/// managed save, autostart, snapshot or checkpoint: each group of flags filters only when
+/// one of its flags is given.
+pub fn list_filter_matches(
+    flags: u32,
+    active: bool,
+    persistent: bool,
+    state: virDomainState,
+) -> bool {
+    let want = |yes: virConnectListAllDomainsFlags, no: virConnectListAllDomainsFlags, is: bool| {
+        let (yes, no) = (yes as u32, no as u32);
+        flags & (yes | no) == 0 || flags & if is { yes } else { no } != 0
+    };
+    let state_bits = VIR_CONNECT_LIST_DOMAINS_RUNNING as u32
+        | VIR_CONNECT_LIST_DOMAINS_PAUSED as u32
+        | VIR_CONNECT_LIST_DOMAINS_SHUTOFF as u32
+        | VIR_CONNECT_LIST_DOMAINS_OTHER as u32;
+    let state_bit = match state {
+        VIR_DOMAIN_RUNNING => VIR_CONNECT_LIST_DOMAINS_RUNNING,
+        VIR_DOMAIN_PAUSED => VIR_CONNECT_LIST_DOMAINS_PAUSED,
+        VIR_DOMAIN_SHUTOFF => VIR_CONNECT_LIST_DOMAINS_SHUTOFF,
+        _ => VIR_CONNECT_LIST_DOMAINS_OTHER,
+    } as u32;
+    want(
+        VIR_CONNECT_LIST_DOMAINS_ACTIVE,
+        VIR_CONNECT_LIST_DOMAINS_INACTIVE,
+        active,
+    ) && want(
+        VIR_CONNECT_LIST_DOMAINS_PERSISTENT,
+        VIR_CONNECT_LIST_DOMAINS_TRANSIENT,
+        persistent,
+    ) && (flags & state_bits == 0 || flags & state_bit != 0)
+        && want(
+            VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE,
+            VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE,
+            false,
+        )
+        && want(
+            VIR_CONNECT_LIST_DOMAINS_AUTOSTART,
+            VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART,
+            false,
+        )
+        && want(
+            VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT,
+            VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT,
+            false,
+        )
+        && want(
+            VIR_CONNECT_LIST_DOMAINS_HAS_CHECKPOINT,
+            VIR_CONNECT_LIST_DOMAINS_NO_CHECKPOINT,
+            false,
+        )
+}
+
+/// A driver's check of `virDomainMemoryPeek` flags, as libvirt's drivers make it: no
+/// unknown flag (named after the driver's function `func`), and exactly one of
+/// `VIR_MEMORY_VIRTUAL` and `VIR_MEMORY_PHYSICAL`.
+pub fn check_driver_memory_peek_flags(
+    domain: virErrorDomain,
+    flags: u32,
+    func: &str,
+) -> Result<()> {
+    use super::{MEMORY_PHYSICAL, MEMORY_VIRTUAL};
+    Error::check_flags(domain, flags, MEMORY_VIRTUAL | MEMORY_PHYSICAL, func)?;
+    if flags != MEMORY_VIRTUAL && flags != MEMORY_PHYSICAL {
+        return Err(Error::new(
+            VIR_ERR_INVALID_ARG,
+            domain,
+            "flags parameter must be VIR_MEMORY_VIRTUAL or VIR_MEMORY_PHYSICAL",
+        ));
+    }
+    Ok(())
 }

@@ -12,7 +12,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
-pub use driver::{DomainId, DomainInfo, Driver};
+pub use driver::{
+    check_driver_memory_peek_flags, list_filter_matches, DomainId, DomainInfo, Driver,
+};
 
 use crate::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
 use crate::abi::virDomainState;

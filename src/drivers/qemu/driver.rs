@@ -22,14 +22,15 @@ use super::image::SaveImage;
 use super::migration;
 use super::process::{Paths, Qemu};
 use super::root::{Locked, Root};
-use crate::abi::virConnectListAllDomainsFlags::{self, *};
 use crate::abi::virDomainPausedReason::*;
 use crate::abi::virDomainRunningReason::*;
 use crate::abi::virDomainShutoffReason::*;
 use crate::abi::virDomainState::{self, *};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_QEMU};
 use crate::abi::virErrorNumber::*;
-use crate::core::{DomainId, DomainInfo, Driver};
+use crate::core::{
+    check_driver_memory_peek_flags, list_filter_matches, DomainId, DomainInfo, Driver,
+};
 use crate::xml::{check_abi_stability, parse_tree, DomainDef, Element, FormatFlags};
 use crate::{Error, Result};
 
@@ -126,50 +127,12 @@ impl Dom {
     }
 
     fn matches(&self, flags: u32) -> bool {
-        let want =
-            |yes: virConnectListAllDomainsFlags, no: virConnectListAllDomainsFlags, is: bool| {
-                let (yes, no) = (yes as u32, no as u32);
-                flags & (yes | no) == 0 || flags & if is { yes } else { no } != 0
-            };
-        let state_bits = VIR_CONNECT_LIST_DOMAINS_RUNNING as u32
-            | VIR_CONNECT_LIST_DOMAINS_PAUSED as u32
-            | VIR_CONNECT_LIST_DOMAINS_SHUTOFF as u32
-            | VIR_CONNECT_LIST_DOMAINS_OTHER as u32;
-        let state_bit = match self.status(0).0 {
-            VIR_DOMAIN_RUNNING => VIR_CONNECT_LIST_DOMAINS_RUNNING,
-            VIR_DOMAIN_PAUSED => VIR_CONNECT_LIST_DOMAINS_PAUSED,
-            VIR_DOMAIN_SHUTOFF => VIR_CONNECT_LIST_DOMAINS_SHUTOFF,
-            _ => VIR_CONNECT_LIST_DOMAINS_OTHER,
-        } as u32;
-        want(
-            VIR_CONNECT_LIST_DOMAINS_ACTIVE,
-            VIR_CONNECT_LIST_DOMAINS_INACTIVE,
+        list_filter_matches(
+            flags,
             self.run.is_some(),
-        ) && want(
-            VIR_CONNECT_LIST_DOMAINS_PERSISTENT,
-            VIR_CONNECT_LIST_DOMAINS_TRANSIENT,
             self.config.is_some(),
-        ) && (flags & state_bits == 0 || flags & state_bit != 0)
-            && want(
-                VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE,
-                VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE,
-                false,
-            )
-            && want(
-                VIR_CONNECT_LIST_DOMAINS_AUTOSTART,
-                VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART,
-                false,
-            )
-            && want(
-                VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT,
-                VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT,
-                false,
-            )
-            && want(
-                VIR_CONNECT_LIST_DOMAINS_HAS_CHECKPOINT,
-                VIR_CONNECT_LIST_DOMAINS_NO_CHECKPOINT,
-                false,
-            )
+            self.status(0).0,
+        )
     }
 }
 
@@ -976,20 +939,7 @@ impl Driver for QemuDriver {
     }
 
     fn memory_peek(&self, dom: &DomainId, start: u64, size: usize, flags: u32) -> Result<Vec<u8>> {
-        use crate::core::{MEMORY_PHYSICAL, MEMORY_VIRTUAL};
-        Error::check_flags(
-            VIR_FROM_QEMU,
-            flags,
-            MEMORY_VIRTUAL | MEMORY_PHYSICAL,
-            "qemuDomainMemoryPeek",
-        )?;
-        if flags != MEMORY_VIRTUAL && flags != MEMORY_PHYSICAL {
-            return Err(Error::new(
-                VIR_ERR_INVALID_ARG,
-                VIR_FROM_QEMU,
-                "flags parameter must be VIR_MEMORY_VIRTUAL or VIR_MEMORY_PHYSICAL",
-            ));
-        }
+        check_driver_memory_peek_flags(VIR_FROM_QEMU, flags, "qemuDomainMemoryPeek")?;
         if size > MEMORY_PEEK_MAX {
             return Err(Error::new(
                 VIR_ERR_INVALID_ARG,
@@ -1005,7 +955,7 @@ impl Driver for QemuDriver {
             let mut qemu = self.attach(d)?;
             let file = MemFile::create(&self.root.run_dir(d.def().name())?)?;
             // QEMU translates virtual addresses with the current CPU's page tables.
-            let cmd = if flags == MEMORY_VIRTUAL {
+            let cmd = if flags == crate::core::MEMORY_VIRTUAL {
                 "memsave"
             } else {
                 "pmemsave"

@@ -15,7 +15,7 @@ use crate::abi::virDomainSaveImageXMLFlags::VIR_DOMAIN_SAVE_IMAGE_XML_SECURE;
 use crate::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
 use crate::abi::virDomainState;
 use crate::abi::virErrorDomain::VIR_FROM_TEST;
-use crate::core::{DomainId, DomainInfo, Driver};
+use crate::core::{check_driver_memory_peek_flags, DomainId, DomainInfo, Driver};
 use crate::xml::{check_abi_stability, DomainDef, FormatFlags};
 use crate::{Error, Result};
 
@@ -209,20 +209,7 @@ impl Driver for TestDriver {
 
     fn memory_peek(&self, dom: &DomainId, start: u64, size: usize, flags: u32) -> Result<Vec<u8>> {
         // As libvirt's test driver: byte i of the answer is the low byte of start + i.
-        use crate::core::{MEMORY_PHYSICAL, MEMORY_VIRTUAL};
-        Error::check_flags(
-            VIR_FROM_TEST,
-            flags,
-            MEMORY_VIRTUAL | MEMORY_PHYSICAL,
-            "testDomainMemoryPeek",
-        )?;
-        if flags != MEMORY_VIRTUAL && flags != MEMORY_PHYSICAL {
-            return Err(Error::new(
-                crate::abi::virErrorNumber::VIR_ERR_INVALID_ARG,
-                VIR_FROM_TEST,
-                "flags parameter must be VIR_MEMORY_VIRTUAL or VIR_MEMORY_PHYSICAL",
-            ));
-        }
+        check_driver_memory_peek_flags(VIR_FROM_TEST, flags, "testDomainMemoryPeek")?;
         self.state().find_active(dom)?;
         let mut bytes = Vec::new();
         bytes

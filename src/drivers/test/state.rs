@@ -2,7 +2,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::abi::virConnectListAllDomainsFlags::{self, *};
 use crate::abi::virDomainPausedReason::{VIR_DOMAIN_PAUSED_MIGRATION, VIR_DOMAIN_PAUSED_USER};
 use crate::abi::virDomainRunningReason::*;
 use crate::abi::virDomainShutoffReason::{self, *};
@@ -10,7 +9,7 @@ use crate::abi::virDomainState::{self, *};
 use crate::abi::virDomainXMLFlags::*;
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_TEST};
 use crate::abi::virErrorNumber::*;
-use crate::core::{DomainId, DomainInfo};
+use crate::core::{list_filter_matches, DomainId, DomainInfo};
 use crate::xml::{DomainDef, FormatFlags};
 use crate::{Error, Result};
 
@@ -101,37 +100,7 @@ impl Dom {
     }
 
     fn matches(&self, flags: u32) -> bool {
-        let want =
-            |yes: virConnectListAllDomainsFlags, no: virConnectListAllDomainsFlags, is: bool| {
-                let (yes, no) = (yes as u32, no as u32);
-                flags & (yes | no) == 0 || flags & if is { yes } else { no } != 0
-            };
-        let state_bits = VIR_CONNECT_LIST_DOMAINS_RUNNING as u32
-            | VIR_CONNECT_LIST_DOMAINS_PAUSED as u32
-            | VIR_CONNECT_LIST_DOMAINS_SHUTOFF as u32
-            | VIR_CONNECT_LIST_DOMAINS_OTHER as u32;
-        let state_bit = match self.state {
-            VIR_DOMAIN_RUNNING => VIR_CONNECT_LIST_DOMAINS_RUNNING,
-            VIR_DOMAIN_PAUSED => VIR_CONNECT_LIST_DOMAINS_PAUSED,
-            VIR_DOMAIN_SHUTOFF => VIR_CONNECT_LIST_DOMAINS_SHUTOFF,
-            _ => VIR_CONNECT_LIST_DOMAINS_OTHER,
-        } as u32;
-        want(VIR_CONNECT_LIST_DOMAINS_ACTIVE, VIR_CONNECT_LIST_DOMAINS_INACTIVE, self.is_active())
-            && want(
-                VIR_CONNECT_LIST_DOMAINS_PERSISTENT,
-                VIR_CONNECT_LIST_DOMAINS_TRANSIENT,
-                self.persistent,
-            )
-            && (flags & state_bits == 0 || flags & state_bit != 0)
-            // The test driver keeps no managed save, autostart, snapshot or checkpoint here.
-            && want(VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE, VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE, false)
-            && want(VIR_CONNECT_LIST_DOMAINS_AUTOSTART, VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART, false)
-            && want(VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT, VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT, false)
-            && want(
-                VIR_CONNECT_LIST_DOMAINS_HAS_CHECKPOINT,
-                VIR_CONNECT_LIST_DOMAINS_NO_CHECKPOINT,
-                false,
-            )
+        list_filter_matches(flags, self.is_active(), self.persistent, self.state)
     }
 }
 
