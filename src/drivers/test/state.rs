@@ -48,6 +48,18 @@ pub(super) struct Dom {
 }
 
 impl Dom {
+    /// A domain that has not run yet.
+    fn inactive(def: DomainDef, persistent: bool) -> Dom {
+        Dom {
+            def,
+            next_def: None,
+            id: -1,
+            state: VIR_DOMAIN_SHUTOFF,
+            reason: VIR_DOMAIN_SHUTOFF_UNKNOWN as i32,
+            persistent,
+        }
+    }
+
     pub fn key(&self) -> DomainId {
         DomainId {
             name: self.def.name().to_owned(),
@@ -272,14 +284,7 @@ impl State {
                 Ok(d.key())
             }
             None => {
-                self.doms.push(Dom {
-                    def,
-                    next_def: None,
-                    id: -1,
-                    state: VIR_DOMAIN_SHUTOFF,
-                    reason: VIR_DOMAIN_SHUTOFF_UNKNOWN as i32,
-                    persistent: true,
-                });
+                self.doms.push(Dom::inactive(def, true));
                 Ok(self.doms[self.doms.len() - 1].key())
             }
         }
@@ -302,14 +307,7 @@ impl State {
                 i
             }
             None => {
-                self.doms.push(Dom {
-                    def,
-                    next_def: None,
-                    id: -1,
-                    state: VIR_DOMAIN_SHUTOFF,
-                    reason: VIR_DOMAIN_SHUTOFF_UNKNOWN as i32,
-                    persistent: false,
-                });
+                self.doms.push(Dom::inactive(def, false));
                 self.doms.len() - 1
             }
         };
