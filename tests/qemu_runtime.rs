@@ -43,13 +43,7 @@ fn guest_state_survives_migration_to_a_file_and_back() {
     let paths = Paths::in_dir(&dir.join("run"));
 
     // Boot; wait for the fill; measure how fast the counter goes.
-    let mut source = Qemu::start(
-        &qemu,
-        &guest_args(Some(&kernel), false, RAM_MIB),
-        &paths,
-        secs(20),
-    )
-    .unwrap();
+    let mut source = boot_filled(&qemu, &kernel, &dir, RAM_MIB);
     let first = wait_filled(&mut source, &dir);
     let t0 = Instant::now();
     let c0 = Status::read(&mut source, &dir).counter;
@@ -103,13 +97,7 @@ fn guest_state_survives_migration_to_a_file_and_back() {
     );
 
     // Restore: a new QEMU, paused, fed the file.
-    let mut target = Qemu::start(
-        &qemu,
-        &guest_args(Some(&kernel), true, RAM_MIB),
-        &paths,
-        secs(20),
-    )
-    .unwrap();
+    let mut target = start_incoming(&qemu, &kernel, &dir, RAM_MIB);
     let t = Instant::now();
     let stream = File::open(&image).unwrap();
     migrate_from_fd(target.monitor(), stream.as_fd(), secs(30)).unwrap();
@@ -151,13 +139,7 @@ fn guest_state_survives_migration_to_a_file_and_back() {
     // The same stream cut short is refused, and the QEMU that read it does not linger.
     let cut = dir.join("cut.stream");
     fs::write(&cut, &fs::read(&image).unwrap()[..size as usize / 2]).unwrap();
-    let mut target = Qemu::start(
-        &qemu,
-        &guest_args(Some(&kernel), true, RAM_MIB),
-        &paths,
-        secs(20),
-    )
-    .unwrap();
+    let mut target = start_incoming(&qemu, &kernel, &dir, RAM_MIB);
     let stream = File::open(&cut).unwrap();
     let err = migrate_from_fd(target.monitor(), stream.as_fd(), secs(30)).unwrap_err();
     assert_eq!(err.domain, VIR_FROM_QEMU);
@@ -184,14 +166,7 @@ fn qemu_killed_mid_migration_fails_cleanly() {
     };
     let dir = scratch("killed");
     let paths = Paths::in_dir(&dir.join("run"));
-    let mut source = Qemu::start(
-        &qemu,
-        &guest_args(Some(&kernel), false, RAM_MIB),
-        &paths,
-        secs(20),
-    )
-    .unwrap();
-    wait_filled(&mut source, &dir);
+    let mut source = boot_filled(&qemu, &kernel, &dir, RAM_MIB);
     source.monitor().execute("stop", None).unwrap();
 
     // A pipe drained only of the stream's first bytes: the migration fills it and stalls
