@@ -117,43 +117,6 @@ impl Dirs {
     }
 }
 
-/// The QEMUs whose command lines name a file under `base` (either driver's).
-fn qemus_under(base: &Path) -> Vec<i32> {
-    let needle = format!("{}/", base.display());
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            comm.starts_with("qemu")
-                && String::from_utf8_lossy(&cmdline).contains(&needle)
-                && !fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .unwrap_or_default()
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-        })
-        .collect()
-}
-
-/// Kills any QEMU either driver left running under the test's folder.
-struct Stragglers(PathBuf);
-
-impl Drop for Stragglers {
-    fn drop(&mut self) {
-        for pid in qemus_under(&self.0) {
-            // SAFETY: kill has no memory arguments; the pid is a QEMU of this test.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
 /// libvirt's side, a Python program on the libvirt binding: one JSON request a line, one
 /// JSON answer a line.
 const DRIVER: &str = r#"

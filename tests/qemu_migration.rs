@@ -21,18 +21,15 @@ mod common;
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::json;
 use virshim::abi::virErrorDomain::VIR_FROM_QEMU;
 use virshim::abi::virErrorNumber::*;
 use virshim::drivers::qemu::image::SaveImage;
 use virshim::drivers::qemu::migration::{restore_image, save_image};
-use virshim::drivers::qemu::process::Qemu;
 
 /// The guest of the round trips, whose figures are printed.
 const BIG_MIB: u64 = 64;
@@ -100,32 +97,6 @@ fn assert_same_ram(before: &[u8], after: &[u8]) {
     assert_eq!(before.len(), after.len());
     if let Some(at) = before.iter().zip(after).position(|(a, b)| a != b) {
         panic!("guest RAM differs after the restore at {at:#x}");
-    }
-}
-
-/// A small filesystem mounted for one test, unmounted after it (even when it fails).
-struct Mount(PathBuf);
-
-impl Mount {
-    /// Mounts `fstype` at `dir`; `None` (skip, or fail under CI=true) when not allowed.
-    fn new(fstype: &str, dir: &Path, options: &str) -> Option<Mount> {
-        fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", fstype, "-o", options, fstype])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            skip(&format!("cannot mount {fstype} (needs root)"));
-            return None;
-        }
-        Some(Mount(dir.to_owned()))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
@@ -215,36 +186,6 @@ fn a_guest_survives_save_and_restore_plain_and_bypassing_the_cache() {
     eprintln!("counter {} -> {counter}", status.counter);
     guest.stop().unwrap();
     fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Makes the next migration stop before its switch-over, with most of the stream
-/// written: a save is then certainly still running, and never finishes by itself.
-fn hold_before_switchover(guest: &mut Qemu) {
-    let cap = json!({"capabilities": [{"capability": "pause-before-switchover", "state": true}]});
-    guest
-        .monitor()
-        .execute("migrate-set-capabilities", Some(cap))
-        .unwrap();
-}
-
-/// Waits until a partial image of more than `bytes` is in `dir`.
-fn wait_partial(dir: &Path, bytes: u64) {
-    let deadline = secs(20);
-    loop {
-        let big = fs::read_dir(dir).unwrap().any(|e| {
-            let e = e.unwrap();
-            e.file_name().to_string_lossy().ends_with(".part")
-                && e.metadata().is_ok_and(|m| m.len() > bytes)
-        });
-        if big {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no partial image grew in {dir:?}"
-        );
-        sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

@@ -18,6 +18,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use virshim::drivers::qemu::process::{Paths, Qemu};
 
+mod driver;
+mod faults;
+// Each test crate uses its own part of these.
+#[allow(unused_imports)]
+pub use driver::*;
+#[allow(unused_imports)]
+pub use faults::*;
+
 /// The guest's status block and the start of its fill (see guest.asm).
 pub const STATUS: u64 = 0x18_0000;
 pub const FILL_BASE: usize = 0x20_0000;

@@ -22,8 +22,8 @@ use super::image::SaveImage;
 use super::migration;
 use super::process::{Paths, Qemu};
 use super::root::{Locked, Root};
-use crate::abi::virDomainPausedReason::*;
-use crate::abi::virDomainRunningReason::*;
+use crate::abi::virDomainPausedReason::{self, *};
+use crate::abi::virDomainRunningReason::{self, *};
 use crate::abi::virDomainShutoffReason::*;
 use crate::abi::virDomainState::{self, *};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_QEMU};
@@ -52,6 +52,8 @@ const SAVE_PAUSED: u32 = crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_
 const XML_SECURE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_SECURE as u32;
 const XML_INACTIVE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_INACTIVE as u32;
 const XML_UPDATE_CPU: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_UPDATE_CPU as u32;
+/// How long a QEMU that failed a restore has to exit and say why in its log.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
 const XML_MIGRATABLE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_MIGRATABLE as u32;
 
 /// The state of a running domain, as its `status` file records it.
@@ -63,6 +65,22 @@ struct Status {
 }
 
 impl Status {
+    fn running(id: i32, reason: virDomainRunningReason) -> Status {
+        Status {
+            id,
+            paused: false,
+            reason: reason as i32,
+        }
+    }
+
+    fn paused(id: i32, reason: virDomainPausedReason) -> Status {
+        Status {
+            id,
+            paused: true,
+            reason: reason as i32,
+        }
+    }
+
     fn state(&self) -> virDomainState {
         if self.paused {
             VIR_DOMAIN_PAUSED
@@ -614,19 +632,13 @@ impl QemuDriver {
             let mut qemu = self.attach(d)?;
             qemu.monitor()
                 .execute(if pause { "stop" } else { "cont" }, None)?;
-            let reason = if pause {
-                VIR_DOMAIN_PAUSED_USER as i32
+            let id = run.status.id;
+            let status = if pause {
+                Status::paused(id, VIR_DOMAIN_PAUSED_USER)
             } else {
-                VIR_DOMAIN_RUNNING_UNPAUSED as i32
+                Status::running(id, VIR_DOMAIN_RUNNING_UNPAUSED)
             };
-            self.write_status(
-                d.def().name(),
-                Status {
-                    id: run.status.id,
-                    paused: pause,
-                    reason,
-                },
-            )
+            self.write_status(d.def().name(), status)
         })
     }
 
@@ -997,8 +1009,11 @@ impl Driver for QemuDriver {
                 requested_state(flags).unwrap_or(was_running),
             );
             let mut qemu = self.attach(d)?;
+            let name = d.def().name();
+            let id = run.status.id;
             if was_running {
                 qemu.monitor().execute("stop", None)?;
+                self.write_status(name, Status::paused(id, VIR_DOMAIN_PAUSED_SAVE))?;
             }
             let saved = migration::save_image(
                 qemu.monitor(),
@@ -1008,8 +1023,11 @@ impl Driver for QemuDriver {
                 Instant::now() + STREAM_TIMEOUT,
             );
             if let Err(e) = saved {
-                if was_running && qemu.is_running() {
-                    let _ = qemu.monitor().execute("cont", None);
+                if !qemu.is_running() {
+                    self.stopped(d, VIR_DOMAIN_SHUTOFF_CRASHED as i32);
+                } else if was_running && qemu.monitor().execute("cont", None).is_ok() {
+                    let status = Status::running(id, VIR_DOMAIN_RUNNING_SAVE_CANCELED);
+                    let _ = self.write_status(name, status);
                 }
                 return Err(e);
             }
@@ -1055,7 +1073,11 @@ impl Driver for QemuDriver {
             flags & BYPASS_CACHE != 0,
             Instant::now() + STREAM_TIMEOUT,
         );
-        if let Err(e) = restored {
+        if let Err(mut e) = restored {
+            // A stream QEMU could not load makes it quit; its log says why.
+            if qemu.wait_exit(Instant::now() + EXIT_GRACE) {
+                e.message = format!("{}: {}", e.message, qemu.log_tail());
+            }
             let _ = qemu.kill();
             let _ = fs::remove_dir_all(self.root.run_dir(def.name())?);
             return Err(e);

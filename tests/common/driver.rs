@@ -1,0 +1,62 @@
+//! Helpers of the tests that drive the QEMU driver (`qemu:///embed?root=DIR`) through the
+//! Rust core, with the test guest.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use virshim::core::Connection;
+use virshim::drivers::qemu::process::{Paths, Qemu};
+
+use super::{scratch, secs};
+
+/// The error of a call that must fail (domains and connections are not `Debug`).
+pub trait Fails {
+    fn fails(self) -> virshim::Error;
+}
+
+impl<T> Fails for virshim::Result<T> {
+    fn fails(self) -> virshim::Error {
+        match self {
+            Ok(_) => panic!("the call succeeded"),
+            Err(e) => e,
+        }
+    }
+}
+
+pub const UUID: &str = "c7a5fdbd-edaf-9455-926a-d65c16db1809";
+
+pub fn open(root: &Path) -> Connection {
+    Connection::open(Some(&format!("qemu:///embed?root={}", root.display())), 0).unwrap()
+}
+
+pub fn guest_xml(name: &str, uuid: &str, kernel: &Path) -> String {
+    format!(
+        "<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid>\
+         <memory unit='MiB'>32</memory><os><type>hvm</type><kernel>{}</kernel></os></domain>",
+        kernel.display()
+    )
+}
+
+/// The QEMU of running domain `name` under `root`, attached for the test's reads (QEMU
+/// serves one monitor client: drop it before the next driver call).
+pub fn attach(root: &Path, name: &str) -> Qemu {
+    let paths = Paths::in_dir(&root.join("run/qemu").join(name));
+    Qemu::attach(&paths, secs(10)).unwrap().expect("QEMU runs")
+}
+
+pub fn pid_of(root: &Path, name: &str) -> i32 {
+    let pidfile = root.join("run/qemu").join(name).join("qemu.pid");
+    fs::read_to_string(pidfile).unwrap().trim().parse().unwrap()
+}
+
+pub fn scratch_dir(test: &str) -> PathBuf {
+    // Short: the monitor socket's path must fit a UNIX socket address.
+    let dir = scratch(test);
+    assert!(
+        dir.join("run/qemu/guest-name/monitor.sock")
+            .as_os_str()
+            .len()
+            < 100
+    );
+    dir
+}
