@@ -22,10 +22,15 @@ use virshim::abi::virErrorDomain::VIR_FROM_XML;
 use virshim::drivers::qemu::command::{self, Options};
 use virshim::drivers::qemu::defaults::{self, Host};
 use virshim::drivers::qemu::migration::{migrate_from_fd, migrate_to_fd};
-use virshim::drivers::qemu::process::{Paths, Qemu};
+use virshim::drivers::qemu::process::Qemu;
 use virshim::xml::{parse_tree, DomainDef};
 
 const RAM: u64 = 32 << 20;
+/// A host like CI's: TCG, with the emulator probed.
+const HOST: Host = Host {
+    kvm: false,
+    check_emulator: true,
+};
 /// Where the recording's files were (see testdata/record.py).
 const RECORDED_KERNEL: &str = "/tmp/virshim-fixtures/guest.bin";
 
@@ -67,11 +72,7 @@ fn libvirt_args(recorded: &str, kernel: &Path) -> Vec<OsString> {
 /// virshim's definition of the recorded input, with this test's kernel.
 fn virshim_def(kernel: &Path) -> DomainDef {
     let xml = testdata("input.xml").replace(RECORDED_KERNEL, kernel.to_str().unwrap());
-    let host = Host {
-        kvm: false,
-        check_emulator: true,
-    };
-    defaults::parse(&xml, &host).unwrap()
+    defaults::parse(&xml, &HOST).unwrap()
 }
 
 fn os_args(args: Vec<String>) -> Vec<OsString> {
@@ -115,10 +116,7 @@ fn guests_migrate_between_libvirts_machine_and_virshims() {
     let dir = scratch("migrate");
     let def = virshim_def(&kernel);
     assert_eq!(Path::new(&command::emulator(&def)), qemu.as_path());
-    let start = |args: Vec<OsString>, run: &str| {
-        let paths = Paths::in_dir(&dir.join(run));
-        Qemu::start(&qemu, &args, &paths, secs(20)).unwrap()
-    };
+    let start = |args: Vec<OsString>, run: &str| start_in(&qemu, &args, &dir.join(run));
 
     // libvirt's guest, restored by virshim as a libvirt save image is: the image's CPU
     // (the cookie's) and -incoming defer.
@@ -149,13 +147,11 @@ fn a_different_machine_refuses_the_stream() {
     };
     let dir = scratch("refused");
     let def = virshim_def(&kernel);
-    let mut source = Qemu::start(
+    let mut source = start_in(
         &qemu,
         &os_args(command::build(&def, &Options::default()).unwrap()),
-        &Paths::in_dir(&dir.join("a")),
-        secs(20),
-    )
-    .unwrap();
+        &dir.join("a"),
+    );
     // The same XML without the balloon: no device at 00:02.0.
     let xml = testdata("input.xml")
         .replace(RECORDED_KERNEL, kernel.to_str().unwrap())
@@ -163,25 +159,16 @@ fn a_different_machine_refuses_the_stream() {
             "</os>",
             "</os><devices><memballoon model='none'/></devices>",
         );
-    let other = defaults::parse(
-        &xml,
-        &Host {
-            kvm: false,
-            check_emulator: true,
-        },
-    )
-    .unwrap();
+    let other = defaults::parse(&xml, &HOST).unwrap();
     let incoming = Options {
         incoming: true,
         cpu: None,
     };
-    let mut target = Qemu::start(
+    let mut target = start_in(
         &qemu,
         &os_args(command::build(&other, &incoming).unwrap()),
-        &Paths::in_dir(&dir.join("b")),
-        secs(20),
-    )
-    .unwrap();
+        &dir.join("b"),
+    );
     let stream = dir.join("stream");
     let out = File::create(&stream).unwrap();
     migrate_to_fd(source.monitor(), out.as_fd(), secs(30)).unwrap();

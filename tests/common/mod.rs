@@ -209,18 +209,24 @@ pub fn check_stream(ram: &[u8], end: usize) {
 /// Starts the guest with `ram_mib` of RAM in `dir/run` and waits until it has filled its
 /// RAM and counts.
 pub fn boot_filled(qemu: &Path, kernel: &Path, dir: &Path, ram_mib: u64) -> Qemu {
-    let paths = Paths::in_dir(&dir.join("run"));
     let args = guest_args(Some(kernel), false, ram_mib);
-    let mut guest = Qemu::start(qemu, &args, &paths, secs(20)).unwrap();
+    let mut guest = start_in(qemu, &args, &dir.join("run"));
     wait_filled(&mut guest, dir);
     guest
 }
 
 /// A QEMU for `ram_mib` in `dir/run`, paused and waiting for an incoming stream.
 pub fn start_incoming(qemu: &Path, kernel: &Path, dir: &Path, ram_mib: u64) -> Qemu {
-    let paths = Paths::in_dir(&dir.join("run"));
-    let args = guest_args(Some(kernel), true, ram_mib);
-    Qemu::start(qemu, &args, &paths, secs(20)).unwrap()
+    start_in(
+        qemu,
+        &guest_args(Some(kernel), true, ram_mib),
+        &dir.join("run"),
+    )
+}
+
+/// QEMU with `args`, its socket, pidfile and log in `run`.
+pub fn start_in(qemu: &Path, args: &[OsString], run: &Path) -> Qemu {
+    Qemu::start(qemu, args, &Paths::in_dir(run), secs(20)).unwrap()
 }
 
 /// Pauses the guest, as a save does.

@@ -25,7 +25,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -139,17 +139,7 @@ impl Qemu {
             .iter()
             .filter_map(|p| p.parent())
         {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| {
-                    Error::system(
-                        VIR_FROM_QEMU,
-                        &e,
-                        format!("cannot create directory '{}'", dir.display()),
-                    )
-                })?;
+            private_dir(dir)?;
         }
         if let Some(running) = Proc::find(paths) {
             return Err(Error::new(
@@ -598,6 +588,23 @@ fn write_pidfile(path: &Path, pid: i32) -> Result<()> {
             format!("Failed to write pid file '{}'", path.display()),
         )
     })
+}
+
+/// Creates `dir` and its missing parents, mode 0700 (guests' memory, definitions and
+/// monitors are private), and makes an existing `dir` 0700 too.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .and_then(|()| fs::set_permissions(dir, fs::Permissions::from_mode(0o700)))
+        .map_err(|e| {
+            Error::system(
+                VIR_FROM_QEMU,
+                &e,
+                format!("cannot create directory '{}'", dir.display()),
+            )
+        })
 }
 
 /// The last part (up to [`LOG_TAIL`] bytes, whole lines) of the log from `start` on.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use url::Url;
 
-use super::process::Paths;
+use super::process::{private_dir, Paths};
 use crate::abi::virErrorDomain::{VIR_FROM_QEMU, VIR_FROM_URI};
 use crate::abi::virErrorNumber::{VIR_ERR_INVALID_ARG, VIR_ERR_OPERATION_FAILED};
 use crate::{Error, Result};
@@ -64,19 +64,9 @@ impl Root {
 
     /// Creates the directory tree (mode 0700: guests' memory and definitions are private).
     pub fn create(&self) -> Result<()> {
-        for sub in ["etc/qemu", "run/qemu", "lib/qemu/save", "log/qemu"] {
-            let dir = self.dir.join(sub);
-            fs::create_dir_all(&dir)
-                .and_then(|()| restrict(&dir))
-                .map_err(|e| {
-                    Error::system(
-                        VIR_FROM_QEMU,
-                        &e,
-                        format!("cannot create directory '{}'", dir.display()),
-                    )
-                })?;
-        }
-        Ok(())
+        ["etc/qemu", "run/qemu", "lib/qemu/save", "log/qemu"]
+            .iter()
+            .try_for_each(|sub| private_dir(&self.dir.join(sub)))
     }
 
     /// Takes the driver's lock, waiting for another process that holds it.
@@ -168,11 +158,6 @@ fn checked(name: &str) -> Result<&str> {
         ));
     }
     Ok(name)
-}
-
-fn restrict(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
 /// `$XDG_DATA_HOME/virshim/qemu`, else `~/.local/share/virshim/qemu`.
