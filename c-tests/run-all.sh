@@ -1,6 +1,7 @@
 #!/bin/bash
 # The C tests: programs built against virshim's installed headers through pkg-config and
-# run on it under valgrind, then the differential run against libvirt 9.0.
+# run on it under valgrind, the QEMU cycle on both drivers, then the differential run
+# against libvirt 9.0.
 # Needs VIRSHIM_PREFIX (an installed virshim) and VIRSHIM_LIBDIR; `make test` sets both.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +29,8 @@ for prog in demo errors stubs peek; do
 done
 # peek.c's expectations are libvirt 9.0's: the same binary passes on the system's libvirt.
 run peek-libvirt env -u LD_LIBRARY_PATH "$out/peek"
+# The QEMU cycle, one binary on virshim's QEMU driver and on libvirt 9.0's.
+run qemu-cycle bash "$here/qemu_cycle.sh" "$VIRSHIM_LIBDIR"
 if [ -x "$here/differential/run.sh" ]; then
     run differential "$here/differential/run.sh" --valgrind "$VIRSHIM_LIBDIR"
 fi

@@ -7,7 +7,8 @@
 //!   ENOSPC, a running guest runs on (reason "save canceled") and counts on, a paused
 //!   one stays paused, and nothing is left on the filesystem;
 //! - the emulator gone between save and restore, and a kernel gone: restore fails, no
-//!   QEMU and no domain are left, the image is untouched;
+//!   QEMU and no domain are left, the image is untouched, the domain shut off as saved
+//!   or (once QEMU failed) as failed;
 //! - truncated, corrupted, partial, foreign and wrong-architecture images: refused, no
 //!   QEMU left, the image untouched;
 //! - bypass-cache saves and restores with a replacement XML, images of mode 0600 whatever
@@ -246,6 +247,11 @@ fn restores_without_their_emulator_or_kernel_fail_and_leave_nothing() {
     assert_eq!(err.code, VIR_ERR_SYSTEM_ERROR, "{}", err.message);
     assert_no_guest_left(&conn, &root, "no emulator");
     assert_eq!(fs::read(&image).unwrap(), bytes);
+    // Refused before any QEMU was asked for: still shut off as saved.
+    assert_eq!(
+        dom.state(0).unwrap(),
+        (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_SAVED as i32)
+    );
 
     std::os::unix::fs::symlink(&qemu, &emulator).unwrap();
     fs::remove_file(&own_kernel).unwrap();
@@ -259,9 +265,10 @@ fn restores_without_their_emulator_or_kernel_fail_and_leave_nothing() {
     assert!(err.message.contains("guest.bin"), "{}", err.message);
     assert_no_guest_left(&conn, &root, "no kernel");
     assert_eq!(fs::read(&image).unwrap(), bytes);
+    // QEMU failed: shut off as failed, as libvirt says after a failed restore.
     assert_eq!(
         dom.state(0).unwrap(),
-        (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_SAVED as i32)
+        (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_FAILED as i32)
     );
 
     // With both back, the same image restores.

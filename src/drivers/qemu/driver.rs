@@ -1065,7 +1065,13 @@ impl Driver for QemuDriver {
         let lock = self.root.lock()?;
         let doms = self.scan(&lock)?;
         Self::check_startable(&doms, &def)?;
-        let mut qemu = self.start_qemu(&def, &options)?;
+        // As in libvirt, a restore that fails once QEMU is asked for leaves the domain
+        // shut off as failed.
+        let failed = |e: Error| {
+            self.set_shutoff(def.uuid(), VIR_DOMAIN_SHUTOFF_FAILED as i32);
+            e
+        };
+        let mut qemu = self.start_qemu(&def, &options).map_err(failed)?;
         let restored = migration::restore_image(
             qemu.monitor(),
             &file,
@@ -1080,7 +1086,7 @@ impl Driver for QemuDriver {
             }
             let _ = qemu.kill();
             let _ = fs::remove_dir_all(self.root.run_dir(def.name())?);
-            return Err(e);
+            return Err(failed(e));
         }
         let running = requested_state(flags).unwrap_or(image.header.was_running);
         let state = if running {
@@ -1088,7 +1094,9 @@ impl Driver for QemuDriver {
         } else {
             (true, VIR_DOMAIN_PAUSED_MIGRATION as i32)
         };
-        self.launch(&lock, qemu, &def, options.cpu, state).map(drop)
+        self.launch(&lock, qemu, &def, options.cpu, state)
+            .map(drop)
+            .map_err(failed)
     }
 
     fn save_image_xml(&self, file: &Path, flags: u32) -> Result<String> {
