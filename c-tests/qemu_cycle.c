@@ -18,23 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define RAM (32u << 20)
 #define STATUS 0x180000u
 #define FILL_BASE 0x200000u
 #define SEED 0x2545F491u
-
-static int passed, failed;
-
-#define CHECK(cond)                                                       \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failed++;                                                     \
-            printf("FAIL qemu_cycle.c:%d: %s (last error: %s)\n", __LINE__, \
-                   #cond, virGetLastErrorMessage());                      \
-        }                                                                 \
-    } while (0)
 
 /* A call that must fail with -1 and error `code`. */
 #define FAILS(ret, want)                                                               \

@@ -12,17 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(cond)                                                       \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failed++;                                                     \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);        \
-        }                                                                 \
-    } while (0)
+#include "check.h"
 
 /* The last error is exactly this code, domain and message. */
 static int error_is(int code, int domain, const char *message)
