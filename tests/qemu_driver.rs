@@ -8,7 +8,9 @@
 //!   states, as a later process would;
 //! - a transient domain is gone once saved or destroyed, and a paused save restores
 //!   paused;
-//! - flags, missing domains and oversized image XML fail in libvirt's words.
+//! - flags, missing domains and oversized image XML fail in libvirt's words;
+//! - connections on one root at once (as separate processes) lose nothing and never
+//!   share an ID.
 //!
 //! The guest tests need `qemu-system-x86_64` and `nasm` (see `common`).
 
@@ -332,5 +334,63 @@ fn bad_calls_fail_in_libvirts_words() {
         .contains("<description>fits</description>"));
     assert_eq!(fs::metadata(&path).unwrap().len(), before.len() as u64);
     dom.undefine().unwrap();
+    fs::remove_dir_all(&root).unwrap();
+}
+
+/// Connections on one root, as separate processes would be (each its own driver), define,
+/// undefine and start domains at the same time: nothing is lost, IDs are never shared.
+#[test]
+fn connections_on_one_root_at_once_keep_its_state_whole() {
+    let Some((_qemu, kernel)) = tools() else {
+        return;
+    };
+    let _serial = serial();
+    let root = scratch_dir("concurrent");
+    let _stragglers = Stragglers(root.clone());
+    let uuid = |t: usize, i: usize| format!("00000000-0000-4000-8000-{:06}{:06}", t, i);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (root, kernel) = (&root, &kernel);
+            s.spawn(move || {
+                let conn = open(root);
+                for i in 0..10 {
+                    let name = format!("d{t}-{i}");
+                    let dom = conn
+                        .define_xml(&guest_xml(&name, &uuid(t, i), kernel))
+                        .unwrap();
+                    if i % 2 == 1 {
+                        dom.undefine().unwrap();
+                    }
+                }
+            });
+        }
+        for t in 0..2 {
+            let (root, kernel) = (&root, &kernel);
+            s.spawn(move || {
+                let conn = open(root);
+                let name = format!("run{t}");
+                conn.create_xml(&guest_xml(&name, &uuid(9, t), kernel), 0)
+                    .unwrap();
+            });
+        }
+    });
+    let conn = open(&root);
+    let mut expected: Vec<String> = (0..4)
+        .flat_map(|t| (0..10).step_by(2).map(move |i| format!("d{t}-{i}")))
+        .collect();
+    expected.sort();
+    let mut defined = conn.defined_domain_names().unwrap();
+    defined.sort();
+    assert_eq!(defined, expected);
+    let mut ids = conn.active_domain_ids().unwrap();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    for t in 0..2 {
+        conn.lookup_by_name(&format!("run{t}"))
+            .unwrap()
+            .destroy()
+            .unwrap();
+    }
     fs::remove_dir_all(&root).unwrap();
 }
