@@ -6,6 +6,8 @@
 //! - a full disk (a 4 MiB tmpfs), plain and bypassing the cache: the save fails with
 //!   ENOSPC, a running guest runs on (reason "save canceled") and counts on, a paused
 //!   one stays paused, and nothing is left on the filesystem;
+//! - a failing disk (a loop device shrunk under its ext4), plain and bypassing the cache:
+//!   the save fails with the I/O error, the guest runs on, nothing is left;
 //! - the emulator gone between save and restore, and a kernel gone: restore fails, no
 //!   QEMU and no domain are left, the image is untouched, the domain shut off as saved
 //!   or (once QEMU failed) as failed;
@@ -201,6 +203,46 @@ fn a_full_disk_fails_the_save_and_the_guest_goes_on_as_it_was() {
     dom.destroy().unwrap();
     dom.undefine().unwrap();
     drop(mounted);
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_failing_disk_fails_the_save_and_the_guest_goes_on() {
+    let Some((_qemu, kernel)) = tools() else {
+        return;
+    };
+    let (_serial, _stragglers, root) = setup("eio");
+    let mnt = root.join("disk");
+    let Some(disk) = FailingDisk::new(&mnt) else {
+        return;
+    };
+    let conn = open(&root);
+    let dom = started(&conn, &root, "guest", &kernel);
+    let path = mnt.join("guest.save");
+    // Direct writes get the block layer's EIO; through the page cache the kernel reports
+    // the lost writeback as it sees fit (ENOSPC and ENOMEM have been seen).
+    for (flags, errno) in [(0, None), (BYPASS, Some(libc::EIO))] {
+        let err = dom.save_flags(&path, None, flags).fails();
+        assert_eq!(
+            (err.code, err.domain),
+            (VIR_ERR_SYSTEM_ERROR, VIR_FROM_QEMU),
+            "{}",
+            err.message
+        );
+        assert!(err.int1 > 0, "{}", err.message);
+        if let Some(errno) = errno {
+            assert_eq!(err.int1, errno, "{}", err.message);
+        }
+        assert_eq!(listing(&mnt), ["lost+found"], "flags {flags}");
+        assert_eq!(
+            dom.state(0).unwrap(),
+            (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_SAVE_CANCELED as i32)
+        );
+        assert_counting(&dom);
+    }
+    dom.destroy().unwrap();
+    dom.undefine().unwrap();
+    drop(disk);
     fs::remove_dir_all(&root).unwrap();
 }
 

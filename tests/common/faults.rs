@@ -104,3 +104,70 @@ impl Drop for Stragglers {
         }
     }
 }
+
+/// A filesystem on a disk that fails: ext4 (no journal, `errors=continue`, so that it
+/// stays writable) on a loop device that shrinks to 8 MiB under its 64 MiB. Writing past
+/// the new end fails in the block layer, as on a failing disk: `EIO` for direct I/O.
+pub struct FailingDisk {
+    dir: PathBuf,
+    device: String,
+}
+
+impl FailingDisk {
+    /// Mounts it at `dir`, its backing file beside; `None` (skip, or fail under CI=true)
+    /// where loop devices or mounts are not allowed.
+    pub fn new(dir: &Path) -> Option<FailingDisk> {
+        fs::create_dir_all(dir).unwrap();
+        let backing = dir.with_extension("img");
+        let run = |cmd: &mut Command| cmd.status().is_ok_and(|s| s.success());
+        fs::File::create(&backing)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        if !run(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-O", "^has_journal"])
+            .arg(&backing))
+        {
+            skip("mkfs.ext4 failed (apt-get install e2fsprogs)");
+            return None;
+        }
+        if !run(Command::new("mount")
+            .args(["-o", "loop,errors=continue"])
+            .arg(&backing)
+            .arg(dir))
+        {
+            skip("cannot mount a loop device (needs root)");
+            return None;
+        }
+        let out = Command::new("findmnt")
+            .args(["-n", "-o", "SOURCE"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        let device = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let disk = FailingDisk {
+            dir: dir.to_owned(),
+            device,
+        };
+        fs::File::options()
+            .write(true)
+            .open(&backing)
+            .unwrap()
+            .set_len(8 << 20)
+            .unwrap();
+        assert!(run(Command::new("losetup").arg("-c").arg(&disk.device)));
+        Some(disk)
+    }
+}
+
+impl Drop for FailingDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        // Mostly gone already: `mount -o loop` detaches it on unmount.
+        let _ = Command::new("losetup")
+            .arg("-d")
+            .arg(&self.device)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
