@@ -221,7 +221,11 @@ int main(int argc, char **argv)
     CHECK(state_of(dom) == STATE(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_FAILED));
 
     /* Restore, left paused: RAM as it was, the XML as edited, the counter going on. */
-    CHECK(virDomainRestoreFlags(conn, image, NULL, VIR_DOMAIN_SAVE_PAUSED) == 0);
+    FAILS(virDomainSaveFlags(dom, image, NULL, VIR_DOMAIN_SAVE_RESET_NVRAM),
+          VIR_ERR_INVALID_ARG);
+    /* Resetting the NVRAM of a guest without one is nothing to do. */
+    CHECK(virDomainRestoreFlags(conn, image, NULL,
+                                VIR_DOMAIN_SAVE_PAUSED | VIR_DOMAIN_SAVE_RESET_NVRAM) == 0);
     CHECK(state_of(dom) == STATE(VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION));
     CHECK(virDomainMemoryPeek(dom, 0, RAM, after, VIR_MEMORY_PHYSICAL) == 0);
     CHECK(holds_stream(after));

@@ -51,6 +51,8 @@ run() { # name command...: its output is shown when it fails
     else
         echo "FAIL $1"
         sed 's/^/     /' "$base/$1.log"
+        # What the guest's QEMU said, in either driver's root.
+        tail -n 20 "$base"/[lv]/log/qemu/cycle.log 2>/dev/null | sed 's/^/     qemu: /'
         status=1
     fi
 }
