@@ -37,6 +37,7 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     };
     let _serial = serial();
     let root = scratch_dir("persistent");
+    let _stragglers = Stragglers(root.clone());
     let conn = open(&root);
     assert_eq!(conn.type_name(), "QEMU");
     assert!(conn.hypervisor_version() >= 1_000_000);
@@ -195,6 +196,7 @@ fn a_transient_guest_goes_with_its_save_and_restores_paused() {
     };
     let _serial = serial();
     let root = scratch_dir("transient");
+    let _stragglers = Stragglers(root.clone());
     let conn = open(&root);
     let uuid = "0c7a3b1e-1111-4222-8333-444455556666";
     let dom = conn

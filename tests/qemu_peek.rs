@@ -63,6 +63,7 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
         return;
     };
     let root = scratch("peek");
+    let _stragglers = Stragglers(root.clone());
     let conn = open(&root, 0);
     let xml = format!(
         "<domain type='qemu'><name>peek</name>\

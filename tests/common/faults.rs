@@ -93,7 +93,7 @@ pub fn qemus_under(base: &Path) -> Vec<i32> {
         .collect()
 }
 
-/// Kills any QEMU either driver left running under the test's folder.
+/// Kills any QEMU either driver left running under the test's folder, when dropped.
 pub struct Stragglers(pub PathBuf);
 
 impl Drop for Stragglers {

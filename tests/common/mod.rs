@@ -94,9 +94,10 @@ pub fn scratch_root() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(env!("CARGO_CRATE_NAME"))
 }
 
-/// A fresh directory for one test.
+/// A fresh directory for one test; QEMUs an earlier run of it left there are killed.
 pub fn scratch(test: &str) -> PathBuf {
     let dir = scratch_root().join(test);
+    drop(Stragglers(dir.clone()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
