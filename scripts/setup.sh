@@ -27,4 +27,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-apt-get install -y --no-install-recommends "${packages[@]}"
+# Some machines come with a backported qemu-utils (10.x) that Breaks the release's QEMU
+# 7.2, the QEMU libvirt 9.0 is built for: pin qemu-utils to the QEMU the release offers.
+qemu=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ { print $2 }')
+packages=("${packages[@]/#qemu-utils/qemu-utils=$qemu}")
+apt-get install -y --no-install-recommends --allow-downgrades "${packages[@]}"
