@@ -10,7 +10,8 @@
 //!   paused;
 //! - flags, missing domains and oversized image XML fail in libvirt's words;
 //! - connections on one root at once (as separate processes) lose nothing and never
-//!   share an ID.
+//!   share an ID;
+//! - a plain save leaves only its last few write-behind windows in the page cache.
 //!
 //! The guest tests need `qemu-system-x86_64` and `nasm` (see `common`).
 
@@ -29,6 +30,7 @@ use virshim::abi::virErrorDomain::*;
 use virshim::abi::virErrorNumber::*;
 use virshim::core::Connection;
 use virshim::drivers::qemu::image::SaveImage;
+use virshim::drivers::qemu::migration::WRITE_BEHIND;
 
 #[test]
 fn a_persistent_guest_lives_saves_and_restores_across_connections() {
@@ -395,4 +397,55 @@ fn connections_on_one_root_at_once_keep_its_state_whole() {
             .unwrap();
     }
     fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_plain_save_leaves_little_of_its_image_in_the_page_cache() {
+    let Some((_qemu, kernel)) = tools() else {
+        return;
+    };
+    let _serial = serial();
+    let root = scratch_dir("cache");
+    let _stragglers = Stragglers(root.clone());
+    let conn = open(&root);
+    let xml = guest_xml("big", UUID, &kernel).replace(">32<", ">96<");
+    let dom = conn.create_xml(&xml, 0).unwrap();
+    wait_filled(&mut attach(&root, "big"), &root);
+    let image = root.join("big.save");
+    dom.save(&image).unwrap();
+
+    // Every window but the last two is written back and dropped during the save.
+    let size = fs::metadata(&image).unwrap().len();
+    assert!(size > 90 << 20, "{size}");
+    let cached = cached_bytes(&image);
+    assert!(
+        cached <= 3 * WRITE_BEHIND,
+        "{cached} of {size} bytes cached"
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+/// How many bytes of `path` are in the page cache (`mincore` on a mapping of it).
+fn cached_bytes(path: &Path) -> u64 {
+    use std::os::fd::AsRawFd;
+    let file = fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    let page = 4096;
+    let mut pages = vec![0u8; len.div_ceil(page)];
+    // SAFETY: a read-only shared mapping of a file nobody truncates meanwhile, unmapped
+    // before return; mincore writes one byte per page into `pages`, sized for that.
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        );
+        assert_ne!(map, libc::MAP_FAILED);
+        assert_eq!(libc::mincore(map, len, pages.as_mut_ptr()), 0);
+        libc::munmap(map, len);
+    }
+    pages.iter().filter(|&&p| p & 1 == 1).count() as u64 * page as u64
 }

@@ -51,8 +51,7 @@ const SAVE_RUNNING: u32 = crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE
 const SAVE_PAUSED: u32 = crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_PAUSED as u32;
 /// Accepted by restores as libvirt accepts it; the driver runs no guest with an NVRAM
 /// (`<loader>`/`<nvram>` are refused), so there is nothing to reset.
-const RESET_NVRAM: u32 =
-    crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_RESET_NVRAM as u32;
+const RESET_NVRAM: u32 = crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_RESET_NVRAM as u32;
 const XML_SECURE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_SECURE as u32;
 const XML_INACTIVE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_INACTIVE as u32;
 const XML_UPDATE_CPU: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_UPDATE_CPU as u32;
