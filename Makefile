@@ -10,6 +10,8 @@
 #   make test       every test suite, ending with "N passed, N failed"
 #   make demo       c-tests/demo.c built with pkg-config against the installed virshim, run
 #   make bench      bench/run.sh
+#   make bench-qemu bench/qemu.sh (as root): 1 GiB QEMU save/restore on virshim and libvirt 9.0,
+#                   beside raw QEMU and dd; RUNS=N runs (default 3)
 #   make check      rustfmt and clippy
 #
 # The shared library is not cargo's cdylib: rustc gives a cdylib its own version script
@@ -22,6 +24,7 @@ CC ?= cc
 PYTHON ?= python3
 PREFIX ?= /usr/local
 DESTDIR ?=
+RUNS ?= 3
 
 OUT := target/virshim
 LIBOUT := $(OUT)/lib
@@ -39,7 +42,7 @@ TEST_PREFIX := $(OUT)/prefix
 ABS_PREFIX = $(abspath $(PREFIX))
 INSTALL_ROOT = $(DESTDIR)$(ABS_PREFIX)
 
-.PHONY: all lib headers stubs install test demo bench check clean
+.PHONY: all lib headers stubs install test demo bench bench-qemu check clean
 
 all: lib
 
@@ -90,6 +93,11 @@ bench:
 	bash scripts/setup.sh
 	$(MAKE) --no-print-directory install PREFIX=$(TEST_PREFIX)
 	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) VIRSHIM_PREFIX=$(abspath $(TEST_PREFIX)) bash bench/run.sh
+
+bench-qemu:
+	bash scripts/setup.sh
+	$(MAKE) --no-print-directory lib
+	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) bash bench/qemu.sh $(RUNS)
 
 check:
 	$(CARGO) fmt --all --check
