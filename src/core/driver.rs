@@ -9,7 +9,10 @@ use std::path::Path;
 use crate::abi::virConnectListAllDomainsFlags::{self, *};
 use crate::abi::virDomainState::{self, *};
 use crate::abi::virErrorDomain::{self, VIR_FROM_DOMAIN};
-use crate::abi::virErrorNumber::{VIR_ERR_INVALID_ARG, VIR_ERR_NO_SUPPORT};
+use crate::abi::virErrorNumber::{
+    VIR_ERR_INVALID_ARG, VIR_ERR_NO_SUPPORT, VIR_ERR_OPERATION_FAILED,
+};
+use crate::xml::DomainDef;
 use crate::{Error, Result};
 
 /// What a domain handle remembers of its domain: libvirt's `virDomain` caches name, UUID
@@ -76,6 +79,44 @@ pub trait Driver: Send + Sync {
             VIR_FROM_DOMAIN,
             "virDomainMemoryPeek",
         ))
+    }
+}
+
+/// The domain among `existing` that defining `def` concerns: the index of the one with
+/// its UUID and name, if any; libvirt's error when only the UUID or only the name matches.
+pub fn same_domain<'a, I>(existing: I, def: &DomainDef) -> Result<Option<usize>>
+where
+    I: IntoIterator<Item = &'a DomainDef>,
+{
+    let conflict = |message| {
+        Err(Error::new(
+            VIR_ERR_OPERATION_FAILED,
+            VIR_FROM_DOMAIN,
+            message,
+        ))
+    };
+    let mut same_name = None;
+    for (i, other) in existing.into_iter().enumerate() {
+        match (other.uuid() == def.uuid(), other.name() == def.name()) {
+            (true, true) => return Ok(Some(i)),
+            (true, false) => {
+                return conflict(format!(
+                    "domain '{}' is already defined with uuid {}",
+                    other.name(),
+                    def.uuid_string()
+                ))
+            }
+            (false, true) => same_name = same_name.or(Some(other)),
+            (false, false) => {}
+        }
+    }
+    match same_name {
+        Some(other) => conflict(format!(
+            "domain '{}' already exists with uuid {}",
+            def.name(),
+            other.uuid_string()
+        )),
+        None => Ok(None),
     }
 }
 
@@ -151,4 +192,48 @@ pub fn check_driver_memory_peek_flags(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(name: &str, uuid_end: u8) -> DomainDef {
+        let xml = format!(
+            "<domain type='test'><name>{name}</name>\
+             <uuid>6695eb01-f6a4-8304-79aa-97f2502e19{uuid_end:02x}</uuid>\
+             <memory>1024</memory><os><type>hvm</type></os></domain>"
+        );
+        DomainDef::parse(&xml, &["test"]).unwrap()
+    }
+
+    #[test]
+    fn a_definition_matches_its_domain_or_conflicts_as_in_libvirt() {
+        let doms = [def("a", 1), def("b", 2)];
+        assert_eq!(same_domain(&doms, &def("b", 2)).unwrap(), Some(1));
+        assert_eq!(same_domain(&doms, &def("c", 3)).unwrap(), None);
+        let err = same_domain(&doms, &def("c", 2)).unwrap_err();
+        assert_eq!(
+            (err.code, err.domain),
+            (VIR_ERR_OPERATION_FAILED, VIR_FROM_DOMAIN)
+        );
+        assert_eq!(
+            err.message,
+            "operation failed: domain 'b' is already defined with uuid \
+             6695eb01-f6a4-8304-79aa-97f2502e1902"
+        );
+        // The UUID decides before the name: "a" with b's UUID names b.
+        let err = same_domain(&doms, &def("a", 2)).unwrap_err();
+        assert!(
+            err.message.contains("domain 'b' is already defined"),
+            "{}",
+            err.message
+        );
+        let err = same_domain(&doms, &def("a", 3)).unwrap_err();
+        assert_eq!(
+            err.message,
+            "operation failed: domain 'a' already exists with uuid \
+             6695eb01-f6a4-8304-79aa-97f2502e1901"
+        );
+    }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 pub use driver::{
-    check_driver_memory_peek_flags, list_filter_matches, DomainId, DomainInfo, Driver,
+    check_driver_memory_peek_flags, list_filter_matches, same_domain, DomainId, DomainInfo, Driver,
 };
 
 use crate::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};

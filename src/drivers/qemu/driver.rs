@@ -29,7 +29,7 @@ use crate::abi::virDomainState::{self, *};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_QEMU};
 use crate::abi::virErrorNumber::*;
 use crate::core::{
-    check_driver_memory_peek_flags, list_filter_matches, DomainId, DomainInfo, Driver,
+    check_driver_memory_peek_flags, list_filter_matches, same_domain, DomainId, DomainInfo, Driver,
 };
 use crate::xml::{check_abi_stability, parse_tree, DomainDef, Element, FormatFlags};
 use crate::{Error, Result};
@@ -452,42 +452,10 @@ impl QemuDriver {
         f(self.find(&doms, dom)?)
     }
 
-    /// The conflict libvirt reports when `def` would join `doms`: the index of the
-    /// domain with its name and UUID, if any.
-    fn same_domain(doms: &[Dom], def: &DomainDef) -> Result<Option<usize>> {
-        if let Some(i) = doms.iter().position(|d| d.def().uuid() == def.uuid()) {
-            let existing = doms[i].def();
-            if existing.name() != def.name() {
-                return Err(Error::new(
-                    VIR_ERR_OPERATION_FAILED,
-                    VIR_FROM_DOMAIN,
-                    format!(
-                        "domain '{}' is already defined with uuid {}",
-                        existing.name(),
-                        def.uuid_string()
-                    ),
-                ));
-            }
-            return Ok(Some(i));
-        }
-        if let Some(existing) = doms.iter().find(|d| d.def().name() == def.name()) {
-            return Err(Error::new(
-                VIR_ERR_OPERATION_FAILED,
-                VIR_FROM_DOMAIN,
-                format!(
-                    "domain '{}' already exists with uuid {}",
-                    def.name(),
-                    existing.def().uuid_string()
-                ),
-            ));
-        }
-        Ok(None)
-    }
-
     /// Checks that `def` may start: no other domain has its name or UUID, and it does
     /// not run already.
     fn check_startable(doms: &[Dom], def: &DomainDef) -> Result<()> {
-        if let Some(i) = Self::same_domain(doms, def)? {
+        if let Some(i) = same_domain(doms.iter().map(Dom::def), def)? {
             if doms[i].run.is_some() {
                 return Err(Error::new(
                     VIR_ERR_OPERATION_INVALID,
@@ -808,7 +776,7 @@ impl Driver for QemuDriver {
         }
         let lock = self.root.lock()?;
         let doms = self.scan(&lock)?;
-        let existing = Self::same_domain(&doms, &def)?;
+        let existing = same_domain(doms.iter().map(Dom::def), &def)?;
         let path = self.root.config(def.name())?;
         write_atomic(&path, &def.to_xml(None, FormatFlags::default()))?;
         let id = existing

@@ -9,7 +9,7 @@ use crate::abi::virDomainState::{self, *};
 use crate::abi::virDomainXMLFlags::*;
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_TEST};
 use crate::abi::virErrorNumber::*;
-use crate::core::{list_filter_matches, DomainId, DomainInfo};
+use crate::core::{list_filter_matches, same_domain, DomainId, DomainInfo};
 use crate::xml::{DomainDef, FormatFlags};
 use crate::{Error, Result};
 
@@ -239,40 +239,9 @@ impl State {
             .collect()
     }
 
-    /// The domain with `def`'s name and UUID, or an error when only one of them matches.
-    fn same_domain(&self, def: &DomainDef) -> Result<Option<usize>> {
-        if let Some(i) = self.doms.iter().position(|d| d.def.uuid() == def.uuid()) {
-            let existing = &self.doms[i];
-            if existing.def.name() != def.name() {
-                return Err(Error::new(
-                    VIR_ERR_OPERATION_FAILED,
-                    VIR_FROM_DOMAIN,
-                    format!(
-                        "domain '{}' is already defined with uuid {}",
-                        existing.def.name(),
-                        def.uuid_string()
-                    ),
-                ));
-            }
-            return Ok(Some(i));
-        }
-        if let Some(existing) = self.doms.iter().find(|d| d.def.name() == def.name()) {
-            return Err(Error::new(
-                VIR_ERR_OPERATION_FAILED,
-                VIR_FROM_DOMAIN,
-                format!(
-                    "domain '{}' already exists with uuid {}",
-                    def.name(),
-                    existing.def.uuid_string()
-                ),
-            ));
-        }
-        Ok(None)
-    }
-
     /// `virDomainDefineXML`: a new persistent domain, or a new definition for one.
     pub fn define(&mut self, def: DomainDef) -> Result<DomainId> {
-        match self.same_domain(&def)? {
+        match same_domain(self.doms.iter().map(|d| &d.def), &def)? {
             Some(i) => {
                 let d = &mut self.doms[i];
                 if d.is_active() {
@@ -293,7 +262,7 @@ impl State {
     /// Starts `def` as a live domain: a new transient one, or the live side of an inactive
     /// persistent one (whose definition waits until it stops).
     pub fn add_live(&mut self, def: DomainDef, why: StartReason) -> Result<DomainId> {
-        let i = match self.same_domain(&def)? {
+        let i = match same_domain(self.doms.iter().map(|d| &d.def), &def)? {
             Some(i) if self.doms[i].is_active() => {
                 return Err(Error::new(
                     VIR_ERR_OPERATION_INVALID,
