@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -17,20 +17,19 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::command::{self, Options};
-use super::defaults::{self, Host, Runtime, VIRT_TYPES};
+use super::defaults::{self, Host, Runtime};
 use super::image::SaveImage;
 use super::migration;
-use super::process::{Paths, Qemu};
+use super::process::Qemu;
 use super::root::{Locked, Root};
-use crate::abi::virDomainPausedReason::{self, *};
-use crate::abi::virDomainRunningReason::{self, *};
+use super::state::{io_error, kill_pid, qemu_pid, read_def, write_atomic, Dom, Run, Status};
+use crate::abi::virDomainPausedReason::*;
+use crate::abi::virDomainRunningReason::*;
 use crate::abi::virDomainShutoffReason::*;
-use crate::abi::virDomainState::{self, *};
+use crate::abi::virDomainState;
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_QEMU};
 use crate::abi::virErrorNumber::*;
-use crate::core::{
-    check_driver_memory_peek_flags, list_filter_matches, same_domain, DomainId, DomainInfo, Driver,
-};
+use crate::core::{check_driver_memory_peek_flags, same_domain, DomainId, DomainInfo, Driver};
 use crate::xml::{check_abi_stability, parse_tree, DomainDef, Element, FormatFlags};
 use crate::{Error, Result};
 
@@ -59,104 +58,6 @@ const XML_UPDATE_CPU: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_UPDATE
 const EXIT_GRACE: Duration = Duration::from_millis(500);
 const XML_MIGRATABLE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_MIGRATABLE as u32;
 
-/// The state of a running domain, as its `status` file records it.
-#[derive(Clone, Copy, Debug)]
-struct Status {
-    id: i32,
-    paused: bool,
-    reason: i32,
-}
-
-impl Status {
-    fn running(id: i32, reason: virDomainRunningReason) -> Status {
-        Status {
-            id,
-            paused: false,
-            reason: reason as i32,
-        }
-    }
-
-    fn paused(id: i32, reason: virDomainPausedReason) -> Status {
-        Status {
-            id,
-            paused: true,
-            reason: reason as i32,
-        }
-    }
-
-    fn state(&self) -> virDomainState {
-        if self.paused {
-            VIR_DOMAIN_PAUSED
-        } else {
-            VIR_DOMAIN_RUNNING
-        }
-    }
-
-    fn to_json(self) -> String {
-        json!({"id": self.id, "paused": self.paused, "reason": self.reason}).to_string()
-    }
-
-    fn from_json(text: &str) -> Option<Status> {
-        let v: Value = serde_json::from_str(text).ok()?;
-        Some(Status {
-            id: i32::try_from(v["id"].as_i64()?).ok()?,
-            paused: v["paused"].as_bool()?,
-            reason: i32::try_from(v["reason"].as_i64()?).ok()?,
-        })
-    }
-}
-
-/// A running domain.
-struct Run {
-    status: Status,
-    /// The definition QEMU was started from.
-    def: DomainDef,
-    /// Its live XML.
-    live: DomainDef,
-    pid: i32,
-}
-
-/// One domain: persistent, running, or both.
-struct Dom {
-    config: Option<DomainDef>,
-    run: Option<Run>,
-}
-
-impl Dom {
-    fn def(&self) -> &DomainDef {
-        match (&self.run, &self.config) {
-            (Some(run), _) => &run.live,
-            (None, Some(config)) => config,
-            (None, None) => unreachable!("a domain is persistent or running"),
-        }
-    }
-
-    fn key(&self) -> DomainId {
-        let def = self.def();
-        DomainId {
-            name: def.name().to_owned(),
-            uuid: def.uuid(),
-            id: self.run.as_ref().map_or(-1, |r| r.status.id),
-        }
-    }
-
-    fn status(&self, shutoff_reason: i32) -> (virDomainState, i32) {
-        match &self.run {
-            Some(run) => (run.status.state(), run.status.reason),
-            None => (VIR_DOMAIN_SHUTOFF, shutoff_reason),
-        }
-    }
-
-    fn matches(&self, flags: u32) -> bool {
-        list_filter_matches(
-            flags,
-            self.run.is_some(),
-            self.config.is_some(),
-            self.status(0).0,
-        )
-    }
-}
-
 /// The `virConnectListAllDomains` filters this driver knows.
 const LIST_FLAGS: u32 = 0xffff;
 
@@ -174,61 +75,6 @@ fn not_running() -> Error {
         VIR_FROM_DOMAIN,
         "domain is not running",
     )
-}
-
-fn io_error(e: &std::io::Error, what: impl std::fmt::Display) -> Error {
-    Error::system(VIR_FROM_QEMU, e, what)
-}
-
-/// Writes `text` to `path` through a temporary file and a rename, so that a reader never
-/// sees half of it.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("new");
-    fs::write(&tmp, text)
-        .and_then(|()| File::open(&tmp)?.sync_all())
-        .and_then(|()| fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io_error(&e, format_args!("cannot write '{}'", path.display()))
-        })
-}
-
-fn read_def(path: &Path) -> Result<DomainDef> {
-    let xml = fs::read_to_string(path)
-        .map_err(|e| io_error(&e, format_args!("cannot read '{}'", path.display())))?;
-    DomainDef::parse(&xml, VIRT_TYPES)
-}
-
-/// Whether the QEMU recorded at `paths` still runs: its pidfile names a live process
-/// whose command line has this monitor socket. Its pid if so.
-fn qemu_pid(paths: &Paths) -> Option<i32> {
-    let pid: i32 = fs::read_to_string(&paths.pidfile)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    if pid <= 1 {
-        return None;
-    }
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let socket = paths.socket.as_os_str().as_encoded_bytes();
-    if !cmdline.windows(socket.len()).any(|w| w == socket) {
-        return None;
-    }
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let state = stat.rsplit(')').next()?.trim_start();
-    (!state.starts_with('Z')).then_some(pid)
-}
-
-/// Kills the QEMU recorded at `paths` by its pid, and waits (a while) until it is gone.
-fn kill_pid(paths: &Paths) {
-    let Some(pid) = qemu_pid(paths) else { return };
-    // SAFETY: kill has no memory arguments.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while qemu_pid(paths).is_some() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// CPU time of process `pid` in nanoseconds, from `/proc`.
@@ -1135,17 +981,5 @@ mod unit {
         );
         assert_eq!(parse_version("QEMU emulator version 8.1"), Some(8_001_000));
         assert_eq!(parse_version("nothing"), None);
-    }
-
-    #[test]
-    fn status_round_trips() {
-        let s = Status {
-            id: 3,
-            paused: true,
-            reason: 2,
-        };
-        let back = Status::from_json(&s.to_json()).unwrap();
-        assert_eq!((back.id, back.paused, back.reason), (3, true, 2));
-        assert!(Status::from_json("{}").is_none());
     }
 }

@@ -6,6 +6,7 @@
 //!   of an image, durable and fast (`direct_io`: `O_DIRECT` with its fallback).
 //! - `qmp`: a synchronous QMP client (commands, events, descriptors over `SCM_RIGHTS`).
 //! - `process`: QEMU processes that outlive their starter, found again from a pidfile.
+//! - `root`: the layout of a root and its lock; `state`: the domains on disk under it.
 //! - `defaults`: domain XML as libvirt 9.0's QEMU driver completes it (define, running);
 //!   `support` refuses what virshim cannot run.
 //! - `command`: the QEMU command line libvirt 9.0 uses for a definition.
@@ -21,5 +22,6 @@ pub mod qmp;
 mod support;
 
 pub mod root;
+mod state;
 #[cfg(test)]
 mod tests;
