@@ -120,9 +120,7 @@ fn every_recorded_machine_saves_and_restores() {
     let Some((_qemu, kernel)) = tools() else {
         return;
     };
-    let _serial = serial();
-    let root = scratch_dir("devices");
-    let _stragglers = Stragglers(root.clone());
+    let (_serial, _stragglers, root) = setup("devices");
     let files = root.join("files");
     fs::create_dir_all(&files).unwrap();
     let device = make_files(&files, &kernel);

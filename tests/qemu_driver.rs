@@ -37,9 +37,7 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     let Some((_qemu, kernel)) = tools() else {
         return;
     };
-    let _serial = serial();
-    let root = scratch_dir("persistent");
-    let _stragglers = Stragglers(root.clone());
+    let (_serial, _stragglers, root) = setup("persistent");
     let conn = open(&root);
     assert_eq!(conn.type_name(), "QEMU");
     assert!(conn.hypervisor_version() >= 1_000_000);
@@ -196,9 +194,7 @@ fn a_transient_guest_goes_with_its_save_and_restores_paused() {
     let Some((_qemu, kernel)) = tools() else {
         return;
     };
-    let _serial = serial();
-    let root = scratch_dir("transient");
-    let _stragglers = Stragglers(root.clone());
+    let (_serial, _stragglers, root) = setup("transient");
     let conn = open(&root);
     let uuid = "0c7a3b1e-1111-4222-8333-444455556666";
     let dom = conn
@@ -348,9 +344,7 @@ fn connections_on_one_root_at_once_keep_its_state_whole() {
     let Some((_qemu, kernel)) = tools() else {
         return;
     };
-    let _serial = serial();
-    let root = scratch_dir("concurrent");
-    let _stragglers = Stragglers(root.clone());
+    let (_serial, _stragglers, root) = setup("concurrent");
     let uuid = |t: usize, i: usize| format!("00000000-0000-4000-8000-{:06}{:06}", t, i);
     std::thread::scope(|s| {
         for t in 0..4 {
@@ -404,9 +398,7 @@ fn a_plain_save_leaves_little_of_its_image_in_the_page_cache() {
     let Some((_qemu, kernel)) = tools() else {
         return;
     };
-    let _serial = serial();
-    let root = scratch_dir("cache");
-    let _stragglers = Stragglers(root.clone());
+    let (_serial, _stragglers, root) = setup("cache");
     let conn = open(&root);
     let xml = guest_xml("big", UUID, &kernel).replace(">32<", ">96<");
     let dom = conn.create_xml(&xml, 0).unwrap();

@@ -23,8 +23,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::MutexGuard;
+use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -45,13 +44,6 @@ type Refusal = (virshim::abi::virErrorNumber, &'static str);
 const PREVIOUS: &[u8] = b"the image saved before";
 const RAM: u64 = 32 << 20;
 const BYPASS: u32 = VIR_DOMAIN_SAVE_BYPASS_CACHE as u32;
-
-/// One test at a time, its root, and the QEMUs it leaves behind killed at its end.
-fn setup(test: &str) -> (MutexGuard<'static, ()>, Stragglers, PathBuf) {
-    let serial = serial();
-    let root = scratch_dir(test);
-    (serial, Stragglers(root.clone()), root)
-}
 
 /// Defines and starts the guest `name`, and waits until it has filled its RAM.
 fn started(conn: &Connection, root: &Path, name: &str, kernel: &Path) -> Domain {

@@ -3,11 +3,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::MutexGuard;
 
 use virshim::core::Connection;
 use virshim::drivers::qemu::process::{Paths, Qemu};
 
-use super::{scratch, secs};
+use super::{scratch, secs, serial, Stragglers};
 
 /// The error of a call that must fail (domains and connections are not `Debug`).
 pub trait Fails {
@@ -24,6 +25,13 @@ impl<T> Fails for virshim::Result<T> {
 }
 
 pub const UUID: &str = "c7a5fdbd-edaf-9455-926a-d65c16db1809";
+
+/// One test at a time, its root, and the QEMUs it leaves behind killed at its end.
+pub fn setup(test: &str) -> (MutexGuard<'static, ()>, Stragglers, PathBuf) {
+    let serial = serial();
+    let root = scratch_dir(test);
+    (serial, Stragglers(root.clone()), root)
+}
 
 pub fn open(root: &Path) -> Connection {
     Connection::open(Some(&format!("qemu:///embed?root={}", root.display())), 0).unwrap()
