@@ -75,11 +75,6 @@ fn make_files(dir: &Path, kernel: &Path) -> Option<Loop> {
     device
 }
 
-fn counter(dom: &Domain) -> u64 {
-    let block = dom.memory_peek(STATUS, 24, MEMORY_PHYSICAL).unwrap();
-    Status::parse(&block).counter
-}
-
 /// Waits until the test guest has filled its RAM; its counter then.
 fn filled(dom: &Domain) -> u64 {
     let deadline = secs(30);

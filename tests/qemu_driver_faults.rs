@@ -45,40 +45,6 @@ const PREVIOUS: &[u8] = b"the image saved before";
 const RAM: u64 = 32 << 20;
 const BYPASS: u32 = VIR_DOMAIN_SAVE_BYPASS_CACHE as u32;
 
-/// Defines and starts the guest `name`, and waits until it has filled its RAM.
-fn started(conn: &Connection, root: &Path, name: &str, kernel: &Path) -> Domain {
-    let dom = conn.define_xml(&guest_xml(name, UUID, kernel)).unwrap();
-    dom.create().unwrap();
-    let mut q = attach(root, name);
-    wait_filled(&mut q, root);
-    dom
-}
-
-/// The guest's counter, read through the driver.
-fn counter(dom: &Domain) -> u64 {
-    let block = dom
-        .memory_peek(STATUS, 24, virshim::core::MEMORY_PHYSICAL)
-        .unwrap();
-    Status::parse(&block).counter
-}
-
-/// Checks that the guest's counter moves.
-fn assert_counting(dom: &Domain) {
-    let before = counter(dom);
-    sleep(Duration::from_millis(100));
-    assert!(counter(dom) > before, "the guest does not run");
-}
-
-/// The names in `dir`.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// Checks that nothing of a failed restore remains under `root`: no QEMU, no run
 /// directory, no active domain.
 fn assert_no_guest_left(conn: &Connection, root: &Path, what: &str) {

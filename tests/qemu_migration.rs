@@ -46,16 +46,6 @@ fn image() -> SaveImage {
     )
 }
 
-/// The names in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// A fingerprint of a file's whole content, read in bounded memory.
 fn digest(path: &Path) -> u64 {
     use std::hash::Hasher;

@@ -1,5 +1,7 @@
 //! The hypervisors behind connections, chosen by URI.
 
+pub(crate) mod failpoint;
+pub mod files;
 pub mod qemu;
 pub mod test;
 

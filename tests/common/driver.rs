@@ -5,10 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
 
-use virshim::core::Connection;
+use virshim::core::{Connection, Domain, MEMORY_PHYSICAL};
 use virshim::drivers::qemu::process::{Paths, Qemu};
 
-use super::{scratch, secs, serial, Stragglers};
+use super::{scratch, secs, serial, wait_filled, Status, Stragglers, STATUS};
 
 /// The error of a call that must fail (domains and connections are not `Debug`).
 pub trait Fails {
@@ -55,6 +55,28 @@ pub fn attach(root: &Path, name: &str) -> Qemu {
 pub fn pid_of(root: &Path, name: &str) -> i32 {
     let pidfile = root.join("run/qemu").join(name).join("qemu.pid");
     fs::read_to_string(pidfile).unwrap().trim().parse().unwrap()
+}
+
+/// Defines and starts the guest `name`, and waits until it has filled its RAM.
+pub fn started(conn: &Connection, root: &Path, name: &str, kernel: &Path) -> Domain {
+    let dom = conn.define_xml(&guest_xml(name, UUID, kernel)).unwrap();
+    dom.create().unwrap();
+    let mut q = attach(root, name);
+    wait_filled(&mut q, root);
+    dom
+}
+
+/// The guest's counter, read through the driver.
+pub fn counter(dom: &Domain) -> u64 {
+    let block = dom.memory_peek(STATUS, 24, MEMORY_PHYSICAL).unwrap();
+    Status::parse(&block).counter
+}
+
+/// Checks that the guest's counter moves.
+pub fn assert_counting(dom: &Domain) {
+    let before = counter(dom);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(counter(dom) > before, "the guest does not run");
 }
 
 pub fn scratch_dir(test: &str) -> PathBuf {

@@ -31,6 +31,16 @@ pub const STATUS: u64 = 0x18_0000;
 pub const FILL_BASE: usize = 0x20_0000;
 pub const SEED: u32 = 0x2545_F491;
 
+/// The names in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Whether a missing tool or privilege fails the test rather than skipping it.
 pub fn strict() -> bool {
     std::env::var("CI").as_deref() == Ok("true")

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use super::command::{self, Options};
 use super::defaults::{self, Host, Runtime};
 use super::image::SaveImage;
+use super::job::SaveJob;
 use super::migration;
 use super::process::Qemu;
 use super::root::{Locked, Root};
@@ -30,6 +31,7 @@ use crate::abi::virDomainState;
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_QEMU};
 use crate::abi::virErrorNumber::*;
 use crate::core::{check_driver_memory_peek_flags, same_domain, DomainId, DomainInfo, Driver};
+use crate::drivers::failpoint;
 use crate::xml::{check_abi_stability, parse_tree, DomainDef, Element, FormatFlags};
 use crate::{Error, Result};
 
@@ -247,7 +249,8 @@ impl QemuDriver {
         Ok(doms)
     }
 
-    /// The running domain `name`, if its QEMU still runs; else its leftovers go.
+    /// The running domain `name`, if its QEMU still runs; else its leftovers go. A save
+    /// whose caller died is recovered on the way (see [`SaveJob`]).
     fn read_run(&self, name: &str) -> Result<Option<Run>> {
         let dir = self.root.run_dir(name)?;
         let paths = self.root.process_paths(name)?;
@@ -264,7 +267,14 @@ impl QemuDriver {
             })
         };
         match read() {
-            Some(run) => Ok(Some(run)),
+            Some(mut run) => {
+                if let Some(job) = SaveJob::find(&dir) {
+                    let mut qemu = Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT)?
+                        .ok_or_else(not_running)?;
+                    run.status = job.recover(&dir, &mut qemu, run.status.id)?;
+                }
+                Ok(Some(run))
+            }
             None => {
                 // Still starting (no status yet) cannot happen under the lock: the
                 // starter writes everything before releasing it.
@@ -273,6 +283,9 @@ impl QemuDriver {
                 }
                 // A QEMU without its state files (its starter died): not one to keep.
                 kill_pid(&paths);
+                if let Some(job) = SaveJob::find(&dir) {
+                    job.abandon(&dir);
+                }
                 let _ = fs::remove_dir_all(&dir);
                 Ok(None)
             }
@@ -828,12 +841,22 @@ impl Driver for QemuDriver {
             let mut qemu = self.attach(d)?;
             let name = d.def().name();
             let id = run.status.id;
+            let file = migration::new_image_file(to)?;
+            let dir = self.root.run_dir(name)?;
+            SaveJob::begin(&dir, file.path(), run.status)?;
             if was_running {
-                qemu.monitor().execute("stop", None)?;
-                self.write_status(name, Status::paused(id, VIR_DOMAIN_PAUSED_SAVE))?;
+                let paused = qemu.monitor().execute("stop", None).and_then(|_| {
+                    self.write_status(name, Status::paused(id, VIR_DOMAIN_PAUSED_SAVE))
+                });
+                if let Err(e) = paused {
+                    SaveJob::finish(&dir);
+                    return Err(e);
+                }
             }
+            failpoint::kill_at("save-paused");
             let saved = migration::save_image(
                 qemu.monitor(),
+                file,
                 to,
                 &image,
                 flags & BYPASS_CACHE != 0,
@@ -846,6 +869,7 @@ impl Driver for QemuDriver {
                     let status = Status::running(id, VIR_DOMAIN_RUNNING_SAVE_CANCELED);
                     let _ = self.write_status(name, status);
                 }
+                SaveJob::finish(&dir);
                 return Err(e);
             }
             let _ = qemu.stop();

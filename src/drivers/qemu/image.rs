@@ -197,7 +197,7 @@ impl SaveImage {
 
     /// Opens and reads the image at `path`, as libvirt does before any use of it.
     pub fn open(path: &Path) -> Result<(File, SaveImage)> {
-        let file = File::open(path).map_err(|e| open_error(&e, path))?;
+        let file = crate::drivers::files::open_read(path).map_err(|e| open_error(&e, path))?;
         let image = SaveImage::read(&file)?;
         Ok((file, image))
     }

@@ -36,11 +36,11 @@
 //! of ours (a full disk) cancels the migration instead of leaving QEMU blocked on a socket.
 //! Memory stays bounded whatever the guest size: [`BUFFERS`] buffers of [`CHUNK`] bytes.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
@@ -62,6 +62,8 @@ use crate::abi::virErrorNumber::{
     VIR_ERR_OPERATION_FAILED, VIR_ERR_OPERATION_INVALID, VIR_ERR_OPERATION_TIMEOUT,
     VIR_ERR_OPERATION_UNSUPPORTED,
 };
+use crate::drivers::failpoint;
+use crate::drivers::files::{self, Output, Replacement};
 use crate::{Error, Result};
 
 /// The size of each buffer our threads move a stream through: large enough that a direct
@@ -91,11 +93,30 @@ const MAX_BANDWIDTH: i64 = i64::MAX;
 const SAVE_FD: &str = "virshim-save";
 const RESTORE_FD: &str = "virshim-restore";
 
-/// Streams the state of the guest behind `monitor` into a new save image at `path`: the
-/// header and data section of `image` (XML, cookie, was-running), then QEMU's migration
-/// stream. Returns once the image is complete and on disk; the file has mode 0600 and
-/// replaces any file at `path` (or, if `path` is a symbolic link, at its target) only
-/// then. On failure nothing is left but what was there before.
+/// The file a new save image for `path` is written to (see [`files`]): beside the image
+/// it replaces (or, if `path` is a symbolic link, beside the link's target), under a
+/// temporary name. A missing directory, a directory at `path`, anything but a regular
+/// file there, or a directory where no new file may be created fail here, before QEMU is
+/// involved.
+pub fn new_image_file(path: &Path) -> Result<Replacement> {
+    let target = match Output::resolve(path).map_err(|e| create_error(path, &e))? {
+        Output::Replace(target) => target,
+        Output::InPlace(_) => {
+            return Err(Error::new(
+                VIR_ERR_OPERATION_INVALID,
+                VIR_FROM_QEMU,
+                format!("'{}' is not a regular file", path.display()),
+            ))
+        }
+    };
+    Replacement::create(&target).map_err(|e| create_error(path, &e))
+}
+
+/// Streams the state of the guest behind `monitor` into `file` (from
+/// [`new_image_file`] for `path`): the header and data section of `image` (XML, cookie,
+/// was-running), then QEMU's migration stream. Returns once the image is complete and on
+/// disk under `path` (mode 0600 if new, else the old file's); on failure nothing is left
+/// but what was there before.
 ///
 /// The caller pauses the guest first, as libvirt does (a running guest would be migrated
 /// live, its last pages converging only slowly), and afterwards stops QEMU or, after a
@@ -105,25 +126,23 @@ const RESTORE_FD: &str = "virshim-restore";
 /// (`cont`) but not saved again.
 ///
 /// `deadline` bounds the wait for the stream; each QMP command is bounded by the
-/// monitor's own timeout too. A missing directory, an existing directory at `path`, or a
-/// directory where no new file may be created fail before QEMU is involved.
+/// monitor's own timeout too.
 pub fn save_image(
     monitor: &mut Monitor,
+    file: Replacement,
     path: &Path,
     image: &SaveImage,
     bypass_cache: bool,
     deadline: Instant,
 ) -> Result<()> {
-    let target = save_target(path)?;
     let mut image = image.clone();
     image.header.complete = false;
     let prefix = image.encode()?;
-    let tmp = TempImage::create(&target, path)?;
     let bandwidth = unthrottle(monitor)?;
     let streamed = if bypass_cache {
-        save_through_socket(monitor, &tmp.file, &prefix, path, deadline)
+        save_through_socket(monitor, file.file(), &prefix, path, deadline)
     } else {
-        save_directly(monitor, &tmp.file, &prefix, path, deadline)
+        save_directly(monitor, file.file(), &prefix, path, deadline)
     };
     if let Some(old) = bandwidth {
         // Best effort: only a later live migration would notice.
@@ -134,7 +153,32 @@ pub fn save_image(
     }
     streamed?;
     image.header.complete = true;
-    tmp.commit(&image, &target, path)
+    commit(file, &image, path)
+}
+
+/// Makes the complete image durable under its name. The stream reaches the disk before
+/// the final magic does, and the final magic before the name: no crash can leave a
+/// complete-looking image with a partial stream. Temporary files that callers killed
+/// earlier left in the same directory go too.
+fn commit(file: Replacement, image: &SaveImage, shown: &Path) -> Result<()> {
+    let err = |e: io::Error| write_error(shown, &e);
+    set_direct(file.file(), false).map_err(err)?;
+    file.file().sync_data().map_err(err)?;
+    image.write_at_start(file.file())?;
+    file.file().sync_data().map_err(err)?;
+    let dir = files::parent_dir(file.path()).to_owned();
+    failpoint::kill_at("save-commit");
+    file.commit(true).map_err(err)?;
+    failpoint::kill_at("save-committed");
+    files::sweep_stale(&dir);
+    Ok(())
+}
+
+/// Ends whatever save QEMU may still be running for a caller that is gone, and closes
+/// the image's descriptor if the caller passed it but never started the migration.
+pub fn cancel_save(monitor: &mut Monitor) {
+    cancel_migration(monitor, SAVE);
+    let _ = monitor.execute("closefd", Some(json!({"fdname": SAVE_FD})));
 }
 
 /// Feeds the migration stream of the image open as `file` (read by [`SaveImage::read`]
@@ -464,25 +508,6 @@ fn reopen(file: &File) -> io::Result<File> {
     File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
-/// Where the image goes: `path`, or the file a symbolic link at `path` points to (a save
-/// replaces the image, not the link). Anything but a regular file there is refused
-/// before any work.
-fn save_target(path: &Path) -> Result<PathBuf> {
-    let target = match fs::canonicalize(path) {
-        Ok(target) => target,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => path.to_owned(),
-        Err(e) => return Err(create_error(path, &e)),
-    };
-    match fs::metadata(&target) {
-        Ok(meta) if !meta.is_file() => Err(Error::new(
-            VIR_ERR_OPERATION_INVALID,
-            VIR_FROM_QEMU,
-            format!("'{}' is not a regular file", path.display()),
-        )),
-        _ => Ok(target),
-    }
-}
-
 fn create_error(path: &Path, e: &io::Error) -> Error {
     Error::system(
         VIR_FROM_QEMU,
@@ -497,66 +522,6 @@ fn write_error(path: &Path, e: &io::Error) -> Error {
         e,
         format!("cannot write save image '{}'", path.display()),
     )
-}
-
-/// The image while it is written: a file beside its target under a name nobody takes for
-/// an image, with the partial magic, removed unless committed.
-#[derive(Debug)]
-struct TempImage {
-    path: PathBuf,
-    file: File,
-    committed: bool,
-}
-
-impl TempImage {
-    fn create(target: &Path, shown: &Path) -> Result<TempImage> {
-        let name = format!(".virshim-save-{}.part", uuid::Uuid::new_v4().simple());
-        let path = parent_dir(target).join(name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| create_error(shown, &e))?;
-        Ok(TempImage {
-            path,
-            file,
-            committed: false,
-        })
-    }
-
-    /// Makes the complete image durable under its name. The stream reaches the disk
-    /// before the final magic does, and the final magic before the name: no crash can
-    /// leave a complete-looking image with a partial stream.
-    fn commit(mut self, image: &SaveImage, target: &Path, shown: &Path) -> Result<()> {
-        let err = |e: io::Error| write_error(shown, &e);
-        set_direct(&self.file, false).map_err(err)?;
-        self.file.sync_data().map_err(err)?;
-        image.write_at_start(&self.file)?;
-        self.file.sync_data().map_err(err)?;
-        fs::rename(&self.path, target).map_err(|e| create_error(shown, &e))?;
-        self.committed = true;
-        match File::open(parent_dir(target)).and_then(|dir| dir.sync_all()) {
-            // Some filesystems cannot sync a directory: nothing more to do there.
-            Err(e) if e.raw_os_error() != Some(libc::EINVAL) => Err(err(e)),
-            _ => Ok(()),
-        }
-    }
-}
-
-impl Drop for TempImage {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
 }
 
 /// Pushes what QEMU writes into a plain save to disk while it is still writing: each time
@@ -576,11 +541,15 @@ impl WriteBehind {
     fn start(file: File) -> io::Result<WriteBehind> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let kill_after = failpoint::kill_after("save-stream");
         let worker = Worker::spawn("virshim-sync", move || {
             let mut next = 0; // the first byte whose writeback has not been started
             loop {
                 let stopping = flag.load(Ordering::Acquire);
                 let size = file.metadata()?.len();
+                if kill_after.is_some_and(|n| size >= n) {
+                    failpoint::die();
+                }
                 while size >= next + WRITE_BEHIND {
                     sync_range(&file, next, libc::SYNC_FILE_RANGE_WRITE)?;
                     if next >= WRITE_BEHIND {
@@ -880,7 +849,9 @@ fn is_stopped(e: &io::Error) -> bool {
 mod tests {
     use super::*;
     use crate::abi::virErrorNumber::VIR_ERR_SYSTEM_ERROR;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
 
     fn scratch(name: &str) -> PathBuf {
         let dir =
@@ -897,25 +868,22 @@ mod tests {
         fs::write(&real, b"old").unwrap();
         let link = dir.join("link.img");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let real = fs::canonicalize(&real).unwrap();
+        let err = new_image_file(&dir).unwrap_err();
+        assert_eq!(err.code, VIR_ERR_SYSTEM_ERROR);
         assert_eq!(
-            save_target(&link).unwrap(),
-            real,
-            "a link's target is saved to"
+            err.message,
+            format!("Failed to create file '{}': Is a directory", dir.display())
         );
-        let new = dir.join("new.img");
-        assert_eq!(save_target(&new).unwrap(), new);
-        let err = save_target(&dir).unwrap_err();
+        let err = new_image_file(Path::new("/dev/null")).unwrap_err();
         assert_eq!(err.code, VIR_ERR_OPERATION_INVALID);
-        let err = TempImage::create(&dir.join("missing/x.img"), &new).unwrap_err();
+        let err = new_image_file(&dir.join("missing/x.img")).unwrap_err();
         assert_eq!(err.code, VIR_ERR_SYSTEM_ERROR);
         assert!(err.message.starts_with("Failed to create file '"), "{err}");
 
         // Uncommitted: gone, and the file at the path untouched.
-        let tmp = TempImage::create(&real, &link).unwrap();
-        let part = tmp.path.clone();
-        let name = part.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with(".virshim-save-") && name.ends_with(".part"));
+        let tmp = new_image_file(&link).unwrap();
+        let part = tmp.path().to_owned();
+        assert_eq!(part.parent().unwrap(), fs::canonicalize(&dir).unwrap());
         let mode = fs::metadata(&part).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         drop(tmp);
@@ -924,15 +892,18 @@ mod tests {
 
         // Committed: the complete image, with the final magic, under the link's target.
         let mut image = SaveImage::new("<domain/>".into(), None, true);
-        let tmp = TempImage::create(&real, &link).unwrap();
-        tmp.file.write_all_at(&image.encode().unwrap(), 0).unwrap();
-        tmp.file
+        let tmp = new_image_file(&link).unwrap();
+        tmp.file()
+            .write_all_at(&image.encode().unwrap(), 0)
+            .unwrap();
+        tmp.file()
             .write_all_at(b"QEVM", image.stream_offset())
             .unwrap();
         image.header.complete = true;
-        tmp.commit(&image, &real, &link).unwrap();
+        commit(tmp, &image, &link).unwrap();
         let (_, read) = SaveImage::open(&link).unwrap();
         assert_eq!(read, image);
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
         assert_eq!(
             fs::read_dir(&dir).unwrap().count(),
             2,

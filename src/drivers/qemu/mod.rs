@@ -16,6 +16,7 @@ pub mod defaults;
 pub mod direct_io;
 pub mod driver;
 pub mod image;
+mod job;
 pub mod migration;
 pub mod process;
 pub mod qmp;

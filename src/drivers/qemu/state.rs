@@ -19,7 +19,7 @@ use crate::xml::DomainDef;
 use crate::{Error, Result};
 
 /// The state of a running domain, as its `status` file records it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Status {
     pub(super) id: i32,
     pub(super) paused: bool,

@@ -6,13 +6,12 @@
 //! reads exactly the announced XML and ignores what follows, so such images stay readable
 //! by libvirt; images saved without those flags are byte for byte libvirt's.
 
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::abi::virErrorDomain::VIR_FROM_TEST;
 use crate::abi::virErrorNumber::VIR_ERR_INTERNAL_ERROR;
+use crate::drivers::files::{self, Output, Replacement};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 15] = b"TestGuestMagic\0";
@@ -37,7 +36,7 @@ impl Image {
     /// Reads and checks an image, with libvirt's errors for each way it can be wrong.
     pub fn read(path: &Path) -> Result<Image> {
         let shown = path.display();
-        let mut file = File::open(path).map_err(|e| {
+        let mut file = files::open_read(path).map_err(|e| {
             Error::system(
                 VIR_FROM_TEST,
                 &e,
@@ -126,35 +125,30 @@ impl Image {
         Ok(out)
     }
 
-    /// Writes the image, created with mode 0600 if new, and removed again when it cannot
-    /// be written whole, as libvirt does. `what` opens the message of a failure
+    /// Writes the image to `path`. A regular file (or a new one, mode 0600) is replaced
+    /// whole or not at all (see [`files`]); a device or a FIFO with a reader is written in
+    /// place, as libvirt does, and never removed. `what` opens the message of a failure
     /// ("saving domain 'test' to '/x'").
-    ///
-    /// An existing file is overwritten from its start and then cut to length rather than
-    /// truncated first: ext4 flushes a file to disk on close after a truncation to zero,
-    /// which would make every save wait for the disk.
     pub fn write(&self, path: &Path, what: &str) -> Result<()> {
         let bytes = self.encode()?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::system(VIR_FROM_TEST, &e, format!("{what}: open failed")))?;
-        if let Err(e) = file
-            .write_all(&bytes)
-            .and_then(|()| file.set_len(bytes.len() as u64))
-        {
-            drop(file);
-            let _ = std::fs::remove_file(path);
-            return Err(Error::system(
-                VIR_FROM_TEST,
-                &e,
-                format!("{what}: write failed"),
-            ));
+        let failed = |step: &str, e: io::Error| {
+            Error::system(VIR_FROM_TEST, &e, format!("{what}: {step} failed"))
+        };
+        match Output::resolve(path).map_err(|e| failed("open", e))? {
+            Output::InPlace(device) => Output::open_in_place(&device)
+                .map_err(|e| failed("open", e))?
+                .write_all(&bytes)
+                .map_err(|e| failed("write", e)),
+            Output::Replace(target) => {
+                let new = Replacement::create(&target).map_err(|e| failed("open", e))?;
+                new.file()
+                    .write_all(&bytes)
+                    .map_err(|e| failed("write", e))?;
+                new.commit(false).map_err(|e| failed("write", e))?;
+                files::sweep_stale(files::parent_dir(&target));
+                Ok(())
+            }
         }
-        Ok(())
     }
 }
 
