@@ -13,6 +13,8 @@
 #   make bench-qemu bench/qemu.sh (as root): 1 GiB QEMU save/restore on virshim and libvirt 9.0,
 #                   beside raw QEMU and dd; RUNS=N runs (default 3)
 #   make check      rustfmt and clippy
+#   make tsan       ThreadSanitizer on the thread stress, Rust and C (needs nightly; see
+#                   scripts/tsan.sh)
 #
 # The shared library is not cargo's cdylib: rustc gives a cdylib its own version script
 # and the linker honours only the first one, so the symbols would lose libvirt's version
@@ -42,7 +44,7 @@ TEST_PREFIX := $(OUT)/prefix
 ABS_PREFIX = $(abspath $(PREFIX))
 INSTALL_ROOT = $(DESTDIR)$(ABS_PREFIX)
 
-.PHONY: all lib headers stubs install test demo bench bench-qemu check clean
+.PHONY: all lib headers stubs install test demo bench bench-qemu check tsan clean
 
 all: lib
 
@@ -98,6 +100,9 @@ bench-qemu:
 	bash scripts/setup.sh
 	$(MAKE) --no-print-directory lib
 	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) bash bench/qemu.sh $(RUNS)
+
+tsan:
+	bash scripts/tsan.sh
 
 check:
 	$(CARGO) fmt --all --check

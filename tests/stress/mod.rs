@@ -1,0 +1,3 @@
+//! What the thread stress tests share.
+
+pub mod model;
