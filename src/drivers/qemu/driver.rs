@@ -452,6 +452,18 @@ impl QemuDriver {
         }
     }
 
+    /// After a failed save of `dom`: a guest that ran runs again (reason save canceled);
+    /// a QEMU that died leaves the domain shut off as crashed.
+    fn save_failed(&self, dom: &Dom, qemu: &mut Qemu, was_running: bool) {
+        if !qemu.is_running() {
+            self.stopped(dom, VIR_DOMAIN_SHUTOFF_CRASHED as i32);
+        } else if was_running && qemu.monitor().execute("cont", None).is_ok() {
+            let id = dom.key().id;
+            let status = Status::running(id, VIR_DOMAIN_RUNNING_SAVE_CANCELED);
+            let _ = self.write_status(dom.def().name(), status);
+        }
+    }
+
     /// Pauses or resumes the running domain `dom` through QMP.
     fn switch(&self, dom: &DomainId, pause: bool) -> Result<()> {
         self.with_dom(dom, |d| {
@@ -841,18 +853,27 @@ impl Driver for QemuDriver {
             let mut qemu = self.attach(d)?;
             let name = d.def().name();
             let id = run.status.id;
-            let file = migration::new_image_file(to)?;
             let dir = self.root.run_dir(name)?;
-            SaveJob::begin(&dir, file.path(), run.status)?;
-            if was_running {
-                let paused = qemu.monitor().execute("stop", None).and_then(|_| {
+            let mut job = SaveJob::begin(&dir, run.status)?;
+            // As libvirt does, the guest is paused before anything can fail, so that a
+            // failure resumes it with reason save canceled.
+            let paused = match was_running {
+                true => qemu.monitor().execute("stop", None).and_then(|_| {
                     self.write_status(name, Status::paused(id, VIR_DOMAIN_PAUSED_SAVE))
-                });
-                if let Err(e) = paused {
+                }),
+                false => Ok(()),
+            };
+            let file = paused
+                .and_then(|()| migration::new_image_file(to))
+                .and_then(|file| job.writing(&dir, file.path()).map(|()| file));
+            let file = match file {
+                Ok(file) => file,
+                Err(e) => {
+                    self.save_failed(d, &mut qemu, was_running);
                     SaveJob::finish(&dir);
                     return Err(e);
                 }
-            }
+            };
             failpoint::kill_at("save-paused");
             let saved = migration::save_image(
                 qemu.monitor(),
@@ -863,12 +884,7 @@ impl Driver for QemuDriver {
                 Instant::now() + STREAM_TIMEOUT,
             );
             if let Err(e) = saved {
-                if !qemu.is_running() {
-                    self.stopped(d, VIR_DOMAIN_SHUTOFF_CRASHED as i32);
-                } else if was_running && qemu.monitor().execute("cont", None).is_ok() {
-                    let status = Status::running(id, VIR_DOMAIN_RUNNING_SAVE_CANCELED);
-                    let _ = self.write_status(name, status);
-                }
+                self.save_failed(d, &mut qemu, was_running);
                 SaveJob::finish(&dir);
                 return Err(e);
             }
@@ -885,6 +901,8 @@ impl Driver for QemuDriver {
             BYPASS_CACHE | SAVE_RUNNING | SAVE_PAUSED | RESET_NVRAM,
             "qemuDomainRestoreFlags",
         )?;
+        // Under the lock, so that no image edit of this root is half done.
+        let lock = self.root.lock()?;
         let (file, image) = SaveImage::open(from)?;
         let saved = self.parse(&image.xml)?;
         let def = match dxml {
@@ -903,7 +921,6 @@ impl Driver for QemuDriver {
             incoming: true,
             cpu: cookie.as_ref().and_then(|c| c.child("cpu")),
         };
-        let lock = self.root.lock()?;
         let doms = self.scan(&lock)?;
         Self::check_startable(&doms, &def)?;
         // As in libvirt, a restore that fails once QEMU is asked for leaves the domain
@@ -967,6 +984,8 @@ impl Driver for QemuDriver {
             SAVE_RUNNING | SAVE_PAUSED,
             "qemuDomainSaveImageDefineXML",
         )?;
+        // Restores of this root read images under the lock: none sees half an edit.
+        let _lock = self.root.lock()?;
         let handle = OpenOptions::new()
             .read(true)
             .write(true)

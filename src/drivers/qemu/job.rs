@@ -31,31 +31,42 @@ pub(super) struct SaveJob {
     /// The process that ran the save, and when it started (clock ticks since boot), so
     /// that a recycled pid is not taken for it.
     owner: (i32, u64),
-    /// The image being written, under its temporary name.
-    temp: PathBuf,
+    /// The image being written, under its temporary name, once there is one.
+    temp: Option<PathBuf>,
     /// The domain's state before the save.
     before: Status,
 }
 
 impl SaveJob {
-    /// Records a save by this process into `temp` of the domain whose run directory is
-    /// `dir`; the record goes when the run directory does, or by [`SaveJob::finish`].
-    pub(super) fn begin(dir: &Path, temp: &Path, before: Status) -> Result<SaveJob> {
+    /// Records a save by this process of the domain whose run directory is `dir`, before
+    /// it changes anything; the record goes when the run directory does, or by
+    /// [`SaveJob::finish`].
+    pub(super) fn begin(dir: &Path, before: Status) -> Result<SaveJob> {
         let pid = std::process::id() as i32;
         let job = SaveJob {
             owner: (pid, start_time(pid).unwrap_or(0)),
-            temp: temp.to_owned(),
+            temp: None,
             before,
         };
+        job.write(dir)?;
+        Ok(job)
+    }
+
+    /// Records the temporary file the image is being written to.
+    pub(super) fn writing(&mut self, dir: &Path, temp: &Path) -> Result<()> {
+        self.temp = Some(temp.to_owned());
+        self.write(dir)
+    }
+
+    fn write(&self, dir: &Path) -> Result<()> {
         let record = json!({
             "job": "save",
-            "owner": job.owner.0,
-            "owner-start": job.owner.1,
-            "temp": job.temp,
-            "before": serde_json::from_str::<Value>(&before.to_json()).unwrap_or_default(),
+            "owner": self.owner.0,
+            "owner-start": self.owner.1,
+            "temp": self.temp,
+            "before": serde_json::from_str::<Value>(&self.before.to_json()).unwrap_or_default(),
         });
-        write_atomic(&dir.join(RECORD), &record.to_string())?;
-        Ok(job)
+        write_atomic(&dir.join(RECORD), &record.to_string())
     }
 
     /// The save recorded in `dir`, if any (a record that does not parse is none).
@@ -69,7 +80,7 @@ impl SaveJob {
                 i32::try_from(v["owner"].as_i64()?).ok()?,
                 v["owner-start"].as_u64()?,
             ),
-            temp: PathBuf::from(v["temp"].as_str()?),
+            temp: v["temp"].as_str().map(PathBuf::from),
             before: Status::from_json(&v["before"].to_string())?,
         })
     }
@@ -89,8 +100,8 @@ impl SaveJob {
     /// Removes the temporary file, if it still is one of ours (after a completed rename
     /// it is the image, under another name).
     fn remove_temp(&self) {
-        if files::is_temporary(&self.temp) {
-            let _ = fs::remove_file(&self.temp);
+        if let Some(temp) = self.temp.as_ref().filter(|t| files::is_temporary(t)) {
+            let _ = fs::remove_file(temp);
         }
     }
 
@@ -164,8 +175,10 @@ mod unit {
         let dir = std::env::temp_dir().join(format!("virshim-job-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let before = Status::paused(4, VIR_DOMAIN_PAUSED_USER);
-        let temp = dir.join(".virshim-save-x.part");
-        let job = SaveJob::begin(&dir, &temp, before).unwrap();
+        let mut job = SaveJob::begin(&dir, before).unwrap();
+        assert_eq!(SaveJob::find(&dir).unwrap(), job);
+        job.writing(&dir, &dir.join(".virshim-save-x.part"))
+            .unwrap();
         let found = SaveJob::find(&dir).unwrap();
         assert_eq!(found, job);
         assert!(
