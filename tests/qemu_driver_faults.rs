@@ -35,7 +35,7 @@ use virshim::abi::virDomainShutoffReason::*;
 use virshim::abi::virDomainState::*;
 use virshim::abi::virErrorDomain::*;
 use virshim::abi::virErrorNumber::*;
-use virshim::core::{Connection, Domain};
+use virshim::core::Connection;
 use virshim::drivers::qemu::image::SaveImage;
 
 /// The error code and message of a refused image; `None`: QEMU refuses the stream.
