@@ -30,6 +30,7 @@ use virshim::abi::virErrorDomain::VIR_FROM_QEMU;
 use virshim::abi::virErrorNumber::*;
 use virshim::drivers::qemu::image::SaveImage;
 use virshim::drivers::qemu::migration::{new_image_file, restore_image, save_image};
+use virshim::drivers::qemu::process::Qemu;
 
 /// The guest of the round trips, whose figures are printed.
 const BIG_MIB: u64 = 64;
@@ -43,6 +44,18 @@ fn image() -> SaveImage {
         xml.into(),
         Some("<cookie><slirpHelper/></cookie>".into()),
         true,
+    )
+}
+
+/// Saves `guest` as [`image`] into a new image at `path`.
+fn save_to(guest: &mut Qemu, path: &Path, bypass: bool, deadline: Instant) -> virshim::Result<()> {
+    save_image(
+        guest.monitor(),
+        new_image_file(path)?,
+        path,
+        &image(),
+        bypass,
+        deadline,
     )
 }
 
@@ -125,16 +138,7 @@ fn a_guest_survives_save_and_restore_plain_and_bypassing_the_cache() {
     for bypass in [false, true] {
         let mode = if bypass { "bypass-cache" } else { "plain" };
         let path = images.join(format!("{mode}.img"));
-        let (saved, save_time, save_mem) = measure(|| {
-            save_image(
-                guest.monitor(),
-                new_image_file(&path).unwrap(),
-                &path,
-                &image(),
-                bypass,
-                secs(60),
-            )
-        });
+        let (saved, save_time, save_mem) = measure(|| save_to(&mut guest, &path, bypass, secs(60)));
         saved.unwrap();
 
         // A complete image, alone in its directory, readable by its owner only.
@@ -204,16 +208,7 @@ fn qemu_killed_during_a_save_leaves_no_image() {
         hold_before_switchover(&mut guest);
         let pid = guest.pid();
         let err = std::thread::scope(|s| {
-            let save = s.spawn(|| {
-                save_image(
-                    guest.monitor(),
-                    new_image_file(&path).unwrap(),
-                    &path,
-                    &image(),
-                    bypass,
-                    secs(30),
-                )
-            });
+            let save = s.spawn(|| save_to(&mut guest, &path, bypass, secs(30)));
             wait_partial(&images, (SMALL_MIB << 20) / 2);
             // SAFETY (of the test): kill has no memory arguments; the pid is our QEMU's.
             assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
@@ -256,15 +251,7 @@ fn a_save_past_its_deadline_is_cancelled_and_the_guest_goes_on() {
         hold_before_switchover(&mut guest);
         let t = Instant::now();
         let deadline = Instant::now() + Duration::from_millis(500);
-        let err = save_image(
-            guest.monitor(),
-            new_image_file(&path).unwrap(),
-            &path,
-            &image(),
-            bypass,
-            deadline,
-        )
-        .unwrap_err();
+        let err = save_to(&mut guest, &path, bypass, deadline).unwrap_err();
         assert!(
             t.elapsed() < Duration::from_secs(5),
             "took {:?}",
@@ -305,15 +292,7 @@ fn a_full_disk_fails_the_save_with_enospc_and_the_guest_goes_on() {
     pause(&mut guest);
     let stopped = Status::read(&mut guest, &dir).counter;
     for bypass in [false, true] {
-        let err = save_image(
-            guest.monitor(),
-            new_image_file(&path).unwrap(),
-            &path,
-            &image(),
-            bypass,
-            secs(30),
-        )
-        .unwrap_err();
+        let err = save_to(&mut guest, &path, bypass, secs(30)).unwrap_err();
         eprintln!("full disk, bypass {bypass}: {err}");
         assert_eq!(
             (err.code, err.domain),
@@ -366,15 +345,7 @@ fn bypass_cache_falls_back_where_o_direct_is_refused() {
     pause(&mut guest);
     let before = read_phys(&mut guest, &dir, 0, ram);
     let path = mnt.join("guest.img");
-    save_image(
-        guest.monitor(),
-        new_image_file(&path).unwrap(),
-        &path,
-        &image(),
-        true,
-        secs(30),
-    )
-    .unwrap();
+    save_to(&mut guest, &path, true, secs(30)).unwrap();
     guest.kill().unwrap();
 
     let (file, read) = SaveImage::open(&path).unwrap();
@@ -397,15 +368,7 @@ fn bad_images_are_refused_and_their_qemu_can_go() {
     let good = dir.join("good.img");
     let mut guest = boot_filled(&qemu, &kernel, &dir, SMALL_MIB);
     pause(&mut guest);
-    save_image(
-        guest.monitor(),
-        new_image_file(&good).unwrap(),
-        &good,
-        &image(),
-        false,
-        secs(30),
-    )
-    .unwrap();
+    save_to(&mut guest, &good, false, secs(30)).unwrap();
     guest.kill().unwrap();
 
     let bytes = fs::read(&good).unwrap();

@@ -404,29 +404,21 @@ fn check_leftovers(conn: &Connection, root: &Path, images: &Path) {
         .filter(|d| d.is_persistent().unwrap())
         .map(|d| format!("{}.xml", d.name()))
         .collect();
-    let names = |dir: &Path| -> Vec<String> {
-        let mut found: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        found.sort();
-        found
-    };
     let mut expected = persistent.clone();
     expected.sort();
-    assert_eq!(names(&root.join("etc/qemu")), expected, "definitions");
+    assert_eq!(listing(&root.join("etc/qemu")), expected, "definitions");
     let mut expected_run: Vec<String> = active.clone();
     expected_run.extend(["driver.lock".into(), "next-id".into()]);
     expected_run.sort();
-    assert_eq!(names(&root.join("run/qemu")), expected_run, "run/qemu");
+    assert_eq!(listing(&root.join("run/qemu")), expected_run, "run/qemu");
     for dom in &active {
-        for file in names(&root.join("run/qemu").join(dom)) {
+        for file in listing(&root.join("run/qemu").join(dom)) {
             let known = ["def.xml", "live.xml", "status", "qemu.pid", "monitor.sock"];
             assert!(known.contains(&file.as_str()), "{dom}: stray {file}");
         }
     }
-    assert!(names(&root.join("lib/qemu/save")).is_empty());
-    for file in names(images) {
+    assert!(listing(&root.join("lib/qemu/save")).is_empty());
+    for file in listing(images) {
         let path = images.join(&file);
         assert!(
             file.ends_with(".img") && !file.starts_with('.'),
