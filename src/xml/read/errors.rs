@@ -4,6 +4,7 @@
 use quick_xml::errors::{Error as QxError, IllFormedError, SyntaxError};
 use quick_xml::events::attributes::AttrError;
 
+use super::dtd::{self, Entity};
 use super::{is_name, Parser};
 use crate::abi::virErrorNumber::VIR_ERR_XML_DETAIL;
 use crate::error::{Error, ErrorDomain};
@@ -13,6 +14,8 @@ use crate::error::{Error, ErrorDomain};
 pub(super) struct Malformed {
     pub(super) message: String,
     pub(super) at: usize,
+    /// The line libxml2 names when it is not the line of `at`.
+    pub(super) line: Option<usize>,
 }
 
 pub(super) type Parsed<T> = std::result::Result<T, Malformed>;
@@ -22,11 +25,17 @@ impl Malformed {
         Malformed {
             message: message.into(),
             at,
+            line: None,
+        }
+    }
+
+    pub(super) fn on_line(self, line: usize) -> Self {
+        Malformed {
+            line: Some(line),
+            ..self
         }
     }
 }
-
-/// Parses `xml` into its root element. Comments, processing instructions and the DOCTYPE
 
 /// libvirt's rendering of a libxml2 error: "url:line: message", the line it stopped on,
 /// and a pointer with one dash per byte before the column.
@@ -57,7 +66,7 @@ pub(super) fn report(xml: &str, url: &str, domain: ErrorDomain, m: &Malformed) -
     } else {
         content
     };
-    let line = line_of(xml, at);
+    let line = m.line.unwrap_or_else(|| line_of(xml, at));
     Error::new(
         VIR_ERR_XML_DETAIL,
         domain,
@@ -103,6 +112,10 @@ impl Parser<'_> {
                         end,
                     );
                 }
+                // Cut short right after a value, where a blank or the tag's end must come.
+                if tag[name.len()..].ends_with(['\'', '"']) {
+                    return Malformed::new("attributes construct error", end);
+                }
                 let line = line_of(xml, at);
                 Malformed::new(
                     format!("Couldn't find end of Start Tag {name} line {line}"),
@@ -113,7 +126,8 @@ impl Parser<'_> {
                 Malformed::new("AttValue: ' expected", end)
             }
             QxError::Syntax(SyntaxError::UnclosedDoubleQuotedAttributeValue) => {
-                Malformed::new("AttValue: \" expected", end)
+                // libxml2 names the single quote whichever quote opened the value.
+                Malformed::new("AttValue: ' expected", end)
             }
             QxError::Syntax(SyntaxError::UnclosedComment) => {
                 Malformed::new("Comment not terminated", end)
@@ -124,11 +138,25 @@ impl Parser<'_> {
             QxError::Syntax(SyntaxError::UnclosedPI | SyntaxError::UnclosedXmlDecl) => {
                 Malformed::new("ParsePI: PI never end ...", end)
             }
-            QxError::Syntax(SyntaxError::UnclosedDoctype) => {
-                Malformed::new("DOCTYPE improperly terminated", end)
+            QxError::Syntax(SyntaxError::UnclosedDoctype)
+            | QxError::IllFormed(IllFormedError::MissingDoctypeName) => {
+                // quick-xml's view of the declaration's end may differ: read it again.
+                let start = xml
+                    .get(..(at + "<!DOCTYPE".len()).min(end))
+                    .and_then(|h| h.rfind("<!DOCTYPE"))
+                    .unwrap_or(at);
+                match dtd::parse(&xml[start..], start) {
+                    Err(m) => m,
+                    Ok(_) => Malformed::new("DOCTYPE improperly terminated", end),
+                }
             }
             QxError::Syntax(SyntaxError::InvalidBangMarkup) => {
                 Malformed::new("StartTag: invalid element name", at + 1)
+            }
+            QxError::IllFormed(IllFormedError::MismatchedEndTag { found, .. })
+                if found.starts_with(|c: char| c.is_ascii_whitespace()) =>
+            {
+                Malformed::new("expected '>'", at + 3)
             }
             QxError::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => {
                 let line = self
@@ -174,7 +202,16 @@ impl Parser<'_> {
         use quick_xml::escape::EscapeError;
         match e {
             QxError::Escape(EscapeError::UnrecognizedEntity(range, name)) => {
-                Malformed::new(format!("Entity '{name}' not defined"), at + range.end + 1)
+                let external = matches!(
+                    self.doctype.as_ref().and_then(|d| d.get(&name)),
+                    Some(Entity::External | Entity::Unparsed)
+                );
+                let message = if external {
+                    format!("Attribute references external entity '{name}'")
+                } else {
+                    format!("Entity '{name}' not defined")
+                };
+                Malformed::new(message, at + range.end + 1)
             }
             QxError::Escape(EscapeError::UnterminatedEntity(range)) => {
                 Malformed::new("EntityRef: expecting ';'", at + range.end)
@@ -208,22 +245,7 @@ pub(super) fn attr_error(xml: &str, e: &AttrError, at: usize, tag_end: usize) ->
         AttrError::ExpectedQuote(_, quote) => {
             Malformed::new(format!("AttValue: {} expected", quote as char), tag_end)
         }
-        AttrError::Duplicated(pos, _) => {
-            let rest = &xml[base + pos..tag_end];
-            let key: String = rest
-                .chars()
-                .take_while(|&c| c != '=' && !c.is_whitespace())
-                .collect();
-            // libxml2 stops after the repeated attribute's value.
-            let value_end = rest.find(['\'', '"']).and_then(|q| {
-                let quote = rest.as_bytes()[q] as char;
-                rest[q + 1..].find(quote).map(|v| base + pos + q + v + 2)
-            });
-            Malformed::new(
-                format!("Attribute {key} redefined"),
-                value_end.unwrap_or(tag_end),
-            )
-        }
+        // The reader checks repeated names itself; quick-xml's check is off.
+        AttrError::Duplicated(pos, _) => Malformed::new("Attribute redefined", base + pos),
     }
 }
-

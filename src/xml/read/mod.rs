@@ -2,23 +2,31 @@
 //! reporting malformed input the way libvirt relays libxml2's complaints: the message,
 //! the offending line and a pointer under the column.
 
+mod dtd;
 mod errors;
+mod prolog;
 
 use quick_xml::escape::resolve_xml_entity;
-use quick_xml::events::attributes::AttrError;
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
+use std::borrow::Cow;
 
 use super::build::{is_blank, Builder};
 use super::tree::{Element, SmallStr};
 use crate::abi::virErrorNumber::VIR_ERR_XML_ERROR;
 use crate::error::{Error, ErrorDomain, Result};
+use dtd::Entity;
 use errors::{attr_error, line_of, report, Malformed, Parsed};
 
 /// Largest document accepted; libvirt's own documents are a few kilobytes.
 pub const MAX_INPUT: usize = 10 << 20;
 /// Deepest nesting accepted: libxml2 refuses to open an element below 257 open ones.
 pub(super) const MAX_DEPTH: usize = 257;
+/// Deepest nesting of entities within entities before libxml2 sees a loop.
+const MAX_ENTITY_DEPTH: usize = 40;
+
+/// Parses `xml` into its root element. Comments, processing instructions and the DOCTYPE
 /// outside the root are dropped; whitespace-only text beside elements is dropped.
 /// `url` names the document in messages ("(domain_definition)").
 pub fn parse(xml: &str, url: &str, domain: ErrorDomain) -> Result<Element> {
@@ -32,6 +40,8 @@ pub fn parse(xml: &str, url: &str, domain: ErrorDomain) -> Result<Element> {
             ),
         ));
     }
+    // quick-xml skips a byte order mark and counts its offsets after it.
+    let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
     Parser::new(xml)
         .run()
         .map_err(|m| report(xml, url, domain, &m))
@@ -42,6 +52,8 @@ struct Parser<'a> {
     xml: &'a str,
     reader: Reader<&'a [u8]>,
     tree: Builder,
+    /// The entities of the DOCTYPE, once one was read.
+    doctype: Option<dtd::Entities>,
 }
 
 impl<'a> Parser<'a> {
@@ -53,6 +65,7 @@ impl<'a> Parser<'a> {
             xml,
             reader,
             tree: Builder::default(),
+            doctype: None,
         }
     }
 
@@ -81,6 +94,13 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Event::Text(text) => {
+                    let raw: &str = &text;
+                    if let Some(i) = raw.find("]]>") {
+                        // libxml2 points at the start of the text, on the line of `]]>`.
+                        let line = line_of(self.xml, at + i);
+                        let m = Malformed::new("Sequence ']]>' not allowed in content", at);
+                        return Err(m.on_line(line));
+                    }
                     let content = text.xml10_content();
                     self.text(&content, at)?;
                 }
@@ -97,10 +117,35 @@ impl<'a> Parser<'a> {
                         self.tree.comment(SmallStr::from(comment.xml10_content()));
                     }
                 }
-                Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+                Event::Decl(_) => prolog::check_decl(at, self.inner(at, 2))?,
+                Event::PI(_) => prolog::check_pi(at, self.inner(at, 2))?,
+                Event::DocType(_) => self.doctype(at)?,
                 Event::Eof => return self.finish(),
             }
         }
+    }
+
+    /// What lies between the markup's opening and closing (each `delimiter` bytes long) of
+    /// the event that started at `at`.
+    fn inner(&self, at: usize, delimiter: usize) -> &'a str {
+        let end = self.reader.buffer_position() as usize;
+        &self.xml[at + delimiter..end - delimiter]
+    }
+
+    /// `<!DOCTYPE ...>`: once, before the root element.
+    fn doctype(&mut self, at: usize) -> Parsed<()> {
+        if self.tree.has_root() {
+            return Err(Malformed::new(
+                "Extra content at the end of the document",
+                at,
+            ));
+        }
+        if self.tree.depth() > 0 || self.doctype.is_some() {
+            return Err(Malformed::new("StartTag: invalid element name", at + 1));
+        }
+        let end = self.reader.buffer_position() as usize;
+        self.doctype = Some(dtd::parse(&self.xml[at..end], at)?);
+        Ok(())
     }
 
     /// Reads a start tag: its name, and its attributes unescaped and normalized.
@@ -114,7 +159,14 @@ impl<'a> Parser<'a> {
             ));
         }
         if !is_name(name) {
-            return Err(Malformed::new("StartTag: invalid element name", at + 1));
+            // libxml2 reads the longest name there and then fails on what follows it.
+            let valid = (1..name.len())
+                .rev()
+                .find(|&n| name.is_char_boundary(n) && is_name(&name[..n]));
+            return Err(match valid {
+                Some(n) => Malformed::new("error parsing attribute name", at + 1 + n),
+                None => Malformed::new("StartTag: invalid element name", at + 1),
+            });
         }
         if self.tree.depth() >= MAX_DEPTH {
             return Err(Malformed::new(
@@ -131,39 +183,78 @@ impl<'a> Parser<'a> {
         // vector of the names for every tag.
         let mut attributes = start.attributes();
         attributes.with_checks(false);
+        // libxml2 reports a repeated name once it has read the whole tag.
+        let mut repeated = None;
+        let tag: &str = start;
         for attr in attributes {
             let attr = attr.map_err(|e| attr_error(self.xml, &e, at, tag_end))?;
             let key: &str = attr.key.as_ref();
             let key_at = at + 1 + offset_in(start, key);
-            if self.tree.attrs.iter().any(|(k, _)| k == key) {
-                let duplicated = AttrError::Duplicated(key_at - at - 1, 0);
-                return Err(attr_error(self.xml, &duplicated, at, tag_end));
-            }
             if !is_name(key) {
                 return Err(Malformed::new("error parsing attribute name", key_at));
             }
+            let value_at = at + 1 + offset_in(start, &attr.value);
             if let Some(i) = attr.value.find('<') {
-                let value_at = at + 1 + offset_in(start, &attr.value);
                 return Err(Malformed::new(
                     "Unescaped '<' not allowed in attributes values",
                     value_at + i,
                 ));
             }
-            let value = attr
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|e| self.escape_error(e, at + 1 + offset_in(start, &attr.value)))?;
+            let value = self.attr_value(&attr, value_at)?;
             if let Some((i, _)) = invalid_char(&value) {
-                let value_at = at + 1 + offset_in(start, &attr.value);
                 return Err(Malformed::new(
                     "invalid character in attribute value",
                     value_at + i,
                 ));
             }
+            // quick-xml reads `a='1'b='2'` as two attributes; XML wants a blank between.
+            let after = value_at + attr.value.len() + 1;
+            if tag
+                .as_bytes()
+                .get(after - at - 1)
+                .is_some_and(|&b| !is_blank(b))
+            {
+                return Err(Malformed::new("attributes construct error", after));
+            }
+            if self.tree.attrs.iter().any(|(k, _)| k == key) {
+                repeated = repeated.or_else(|| Some(key.to_owned()));
+                continue;
+            }
             self.tree
                 .attrs
                 .push((SmallStr::new(key), SmallStr::from(value)));
         }
+        if let Some(key) = repeated {
+            return Err(Malformed::new(
+                format!("Attribute {key} redefined"),
+                tag_end,
+            ));
+        }
         Ok(self.tree.element(name))
+    }
+
+    /// An attribute's value, normalized, with the DOCTYPE's internal entities replaced
+    /// (and no more replacement text in all than the largest document). The value
+    /// starts at byte `at`.
+    fn attr_value<'v>(&self, attr: &Attribute<'v>, at: usize) -> Parsed<Cow<'v, str>> {
+        let Some(entities) = &self.doctype else {
+            return attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|e| self.escape_error(e, at));
+        };
+        let mut budget = Some(MAX_INPUT);
+        let value = attr.normalized_value_with(XmlVersion::Implicit1_0, MAX_ENTITY_DEPTH, |name| {
+            let text = resolve_xml_entity(name).or_else(|| entities.internal(name))?;
+            budget = budget?.checked_sub(text.len());
+            budget.map(|_| text)
+        });
+        match value {
+            Err(_) if budget.is_none() => Err(Malformed::new(
+                "Maximum entity amplification factor exceeded",
+                at,
+            )),
+            v => v.map_err(|e| self.escape_error(e, at)),
+        }
     }
 
     fn text(&mut self, text: &str, at: usize) -> Parsed<()> {
@@ -222,13 +313,60 @@ impl<'a> Parser<'a> {
                 },
             };
         }
-        match resolve_xml_entity(r) {
-            Some(s) => Ok(s.to_owned()),
-            None => Err(Malformed::new(
-                format!("Entity '{}' not defined", &**r),
-                end,
-            )),
+        let mut out = String::new();
+        let mut budget = MAX_INPUT;
+        self.expand(r, end, 0, &mut budget, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends what entity `name` stands for to `out`: a predefined entity's character,
+    /// an internal entity's text with the entities in it expanded in turn, nothing for
+    /// an external one. `end` is where libxml2 points when it fails.
+    fn expand(
+        &self,
+        name: &str,
+        end: usize,
+        depth: usize,
+        budget: &mut usize,
+        out: &mut String,
+    ) -> Parsed<()> {
+        if let Some(s) = resolve_xml_entity(name) {
+            out.push_str(s);
+            return Ok(());
         }
+        let text = match self.doctype.as_ref().and_then(|d| d.get(name)) {
+            None => return Err(Malformed::new(format!("Entity '{name}' not defined"), end)),
+            Some(Entity::External) => return Ok(()),
+            Some(Entity::Unparsed) => {
+                return Err(Malformed::new(
+                    format!("Entity reference to unparsed entity {name}"),
+                    end,
+                ))
+            }
+            Some(Entity::Internal(text)) => text,
+        };
+        if depth >= MAX_ENTITY_DEPTH {
+            return Err(Malformed::new("Detected an entity reference loop", end));
+        }
+        *budget = budget
+            .checked_sub(text.len())
+            .ok_or_else(|| Malformed::new("Maximum entity amplification factor exceeded", end))?;
+        if text.contains('<') {
+            // libxml2 parses such text as elements; virshim's reader does not.
+            return Err(Malformed::new(
+                format!("Entity '{name}' holds markup, which virshim does not expand"),
+                end,
+            ));
+        }
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find('&') {
+            out.push_str(&rest[..i]);
+            let len = rest[i..].find(';').unwrap_or(rest.len() - i);
+            self.expand(&rest[i + 1..i + len], end, depth + 1, budget, out)?;
+            rest = rest.get(i + len + 1..).unwrap_or_default();
+        }
+        out.push_str(rest);
+        Ok(())
     }
 
     fn finish(self) -> Parsed<Element> {
@@ -256,6 +394,7 @@ fn offset_in(start: &BytesStart, part: &str) -> usize {
         .min(whole.len())
 }
 
+/// XML 1.0 `Name`, approximated on ASCII as libxml2 checks it: every non-ASCII character
 /// passes, so bytes can be checked alone.
 pub(super) fn is_name(name: &str) -> bool {
     let mut bytes = name.bytes();

@@ -1,9 +1,9 @@
 //! The reader against libvirt 9.0's answers for the same documents.
 
 use super::*;
+use crate::abi::virErrorDomain::VIR_FROM_DOMAIN;
 use crate::abi::virErrorNumber::VIR_ERR_XML_DETAIL;
 use crate::xml::tree::Node;
-use crate::abi::virErrorDomain::VIR_FROM_DOMAIN;
 
 fn error(xml: &str) -> String {
     let e = parse(xml, "(domain_definition)", VIR_FROM_DOMAIN).unwrap_err();
@@ -31,6 +31,11 @@ fn malformed_documents_are_reported_like_libxml2() {
         ("<domain type", format!("{d}:1: Specification mandates value for attribute type\n<domain type\n------------^")),
         ("<domain type=test/>", format!("{d}:1: AttValue: \" or ' expected\n<domain type=test/>\n-------------^")),
         ("<domain type='test' type='x'/>", format!("{d}:1: Attribute type redefined\n<domain type='test' type='x'/>\n----------------------------^")),
+        ("<domain type='qemu' type='qemu' id='42'>", format!("{d}:1: Attribute type redefined\n<domain type='qemu' type='qemu' id='42'>\n---------------------------------------^")),
+        ("<a x='1' x='2' y='\u{1}'/>", format!("{d}:1: invalid character in attribute value\n<a x='1' x='2' y='\u{1}'/>\n------------------^")),
+        ("<domain type=\"te", format!("{d}:1: AttValue: ' expected\n<domain type=\"te\n----------------^")),
+        ("<domain type=\"te\"", format!("{d}:1: attributes construct error\n<domain type=\"te\"\n-----------------^")),
+        ("<domain type='te' ", format!("{d}:1: Couldn't find end of Start Tag domain line 1\n<domain type='te' \n------------------^")),
         ("<domain type='test'><name>a", format!("{d}:1: Premature end of data in tag name line 1\n<domain type='test'><name>a\n---------------------------^")),
         ("<domain type='test'><name>a</name>", format!("{d}:1: Premature end of data in tag domain line 1\n<domain type='test'><name>a</name>\n----------------------------------^")),
         ("<domain type='test'><name>a</na", format!("{d}:1: expected '>'\n<domain type='test'><name>a</na\n-------------------------------^")),
@@ -109,5 +114,84 @@ fn depth_and_size_are_bounded() {
     assert_eq!(
         e.message,
         "XML error: document of 10485767 bytes exceeds the limit of 10485760 bytes"
+    );
+}
+
+// What quick-xml reports without complaint and libxml2 refuses: each message is libvirt
+// 9.0's for the same document.
+#[test]
+#[rustfmt::skip]
+fn wellformedness_beyond_quick_xml() {
+    let d = "(domain_definition)";
+    for (xml, want) in [
+    ("<a type='test'b='1'/>", "{d}:1: attributes construct error\n<a type='test'b='1'/>\n--------------^"),
+    ("<a x='1'/y='1'/>", "{d}:1: attributes construct error\n<a x='1'/y='1'/>\n--------^"),
+    ("<a>x]]>y</a>", "{d}:1: Sequence ']]>' not allowed in content\n<a>x]]>y</a>\n---^"),
+    ("<a>\nx\n  y]]>z</a>", "{d}:3: Sequence ']]>' not allowed in content\n<a>\n---^"),
+    ("<?xml version='2.0'?><a/>", "{d}:1: Unsupported version '2.0'\n<?xml version='2.0'?><a/>\n-------------------^"),
+    ("<?xml version='1.x'?><a/>", "{d}:1: String not closed expecting \" or '\n<?xml version='1.x'?><a/>\n-----------------^"),
+    ("<?xml?><a/>", "{d}:1: XML declaration allowed only at the start of the document\n<?xml?><a/>\n-----^"),
+    ("<?xml encoding='UTF-8'?><a/>", "{d}:1: Malformed declaration expecting version\n<?xml encoding='UTF-8'?><a/>\n------^"),
+    ("<?xml version='1.0' encoding='bogus'?><a/>", "{d}:1: Unsupported encoding bogus\n<?xml version='1.0' encoding='bogus'?><a/>\n------------------------------------^"),
+    ("<?xml version='1.0' standalone='maybe'?><a/>", "{d}:1: standalone accepts only 'yes' or 'no'\n<?xml version='1.0' standalone='maybe'?><a/>\n--------------------------------^"),
+    ("<?xml version='1.0' standalone='yes' encoding='UTF-8'?><a/>", "{d}:1: parsing XML declaration: '?>' expected\n<?xml version='1.0' standalone='yes' encoding='UTF-8'?><a/>\n-------------------------------------^"),
+    ("<?xml version=\"1.0\"encoding='UTF-8'?><a/>", "{d}:1: Blank needed here\n<?xml version=\"1.0\"encoding='UTF-8'?><a/>\n-------------------^"),
+    (" <?xml version='1.0'?><a/>", "{d}:1: XML declaration allowed only at the start of the document\n <?xml version='1.0'?><a/>\n------^"),
+    ("<a><?xml version='1.0'?></a>", "{d}:1: XML declaration allowed only at the start of the document\n<a><?xml version='1.0'?></a>\n--------^"),
+    ("<a><?XML x?></a>", "{d}:1: Invalid PI name\n<a><?XML x?></a>\n--------^"),
+    ("<a><?1pi?></a>", "{d}:1: xmlParsePI : no target name\n<a><?1pi?></a>\n-----^"),
+    ("<a><?pi=x?></a>", "{d}:1: ParsePI: PI pi space expected\n<a><?pi=x?></a>\n-------^"),
+    ("<a><!DOCTYPE a></a>", "{d}:1: StartTag: invalid element name\n<a><!DOCTYPE a></a>\n----^"),
+    ("<!DOCTYPE a><!DOCTYPE a><a/>", "{d}:1: StartTag: invalid element name\n<!DOCTYPE a><!DOCTYPE a><a/>\n-------------^"),
+    ("<a/><!DOCTYPE a>", "{d}:1: Extra content at the end of the document\n<a/><!DOCTYPE a>\n----^"),
+    ("<!DOCTYPE>", "{d}:1: xmlParseDocTypeDecl : no DOCTYPE name !\n<!DOCTYPE>\n---------^"),
+    ("<!DOCTYPE a [ <!BOGUS> ]><a/>", "{d}:1: internal error: xmlParseInternalSubset: error detected in Markup declaration\n\n<!DOCTYPE a [ <!BOGUS> ]><a/>\n--------------^"),
+    ("<!DOCTYPE a [ <!ENTITY nm 'a' ]><a/>", "{d}:1: xmlParseEntityDecl: entity nm not terminated\n<!DOCTYPE a [ <!ENTITY nm 'a' ]><a/>\n------------------------------^"),
+    ("<!DOCTYPE a [ <!ENTITY nm 'a&b'> ]><a/>", "{d}:1: EntityValue: '&' forbidden except for entities references\n<!DOCTYPE a [ <!ENTITY nm 'a&b'> ]><a/>\n-------------------------------^"),
+    ("<!DOCTYPE a [ <!ENTITY ext SYSTEM '/etc/hostname'> ]><a x='&ext;'/>", "{d}:1: Attribute references external entity 'ext'\n<!DOCTYPE a [ <!ENTITY ext SYSTEM '/etc/hostname'> ]><a x='&ext;'/>\n----------------------------------------------------------------^"),
+    ("<!DOCTYPE a [ <!ENTITY nm SYSTEM 'x' NDATA foo> ]><a>&nm;</a>", "{d}:1: Entity reference to unparsed entity nm\n<!DOCTYPE a [ <!ENTITY nm SYSTEM 'x' NDATA foo> ]><a>&nm;</a>\n---------------------------------------------------------^"),
+    ("<a></ a>", "{d}:1: expected '>'\n<a></ a>\n------^"),
+    ("<a><x/ ></a>", "{d}:1: error parsing attribute name\n<a><x/ ></a>\n-----^"),
+    ] {
+        assert_eq!(error(xml), want.replace("{d}", d), "{xml:?}");
+    }
+}
+
+// libxml2 expands internal entities and leaves external ones out without reading them,
+// also from the DOCTYPE's external subset.
+#[test]
+fn entities_internal_expand_external_are_never_read() {
+    let dir = std::env::temp_dir().join(format!("virshim-entity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path; opening this FIFO for reading would block forever.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let xml = format!(
+        "<!DOCTYPE a SYSTEM '{f}' [<!ENTITY ext SYSTEM '{f}'> <!ENTITY t 'x&amp;&#65;'> \
+         <!ENTITY in '&t;&ext;'> <!ENTITY in 'ignored'> <!ENTITY two '&in;&in;'>]>\
+         <a v='&t;'>&two;|&ext;</a>",
+        f = fifo.display()
+    );
+    let root = parse(&xml, "(test)", VIR_FROM_DOMAIN).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(root.attr("v"), Some("x&A"));
+    assert_eq!(root.text(), "x&Ax&A|");
+    let e = error("<!DOCTYPE a [<!ENTITY e '&e;'>]><a>&e;</a>");
+    assert!(e.contains("Detected an entity reference loop"), "{e}");
+    // Each level doubles the text: the expansion is bounded, not the machine's memory.
+    let mut dtd = String::from("<!ENTITY e0 'xxxxxxxxxxxxxxxx'>");
+    for i in 1..40 {
+        dtd += &format!("<!ENTITY e{i} '&e{p};&e{p};'>", p = i - 1);
+    }
+    let e = error(&format!("<!DOCTYPE a [{dtd}]><a>&e39;</a>"));
+    assert!(
+        e.contains("Maximum entity amplification factor exceeded"),
+        "{e}"
+    );
+    let e = error(&format!("<!DOCTYPE a [{dtd}]><a v='&e39;'/>"));
+    assert!(
+        e.contains("Maximum entity amplification factor exceeded"),
+        "{e}"
     );
 }
