@@ -12,6 +12,8 @@
 #   make bench      bench/run.sh
 #   make bench-qemu bench/qemu.sh (as root): 1 GiB QEMU save/restore on virshim and libvirt 9.0,
 #                   beside raw QEMU and dd; RUNS=N runs (default 3)
+#   make xml-diff   domain XML defined on virshim and on libvirt 9.0, compared over libvirt's
+#                   own test documents and their mutations (tests/xmldiff/full.sh)
 #   make check      rustfmt and clippy
 #
 # The shared library is not cargo's cdylib: rustc gives a cdylib its own version script
@@ -42,7 +44,7 @@ TEST_PREFIX := $(OUT)/prefix
 ABS_PREFIX = $(abspath $(PREFIX))
 INSTALL_ROOT = $(DESTDIR)$(ABS_PREFIX)
 
-.PHONY: all lib headers stubs install test demo bench bench-qemu check clean
+.PHONY: all lib headers stubs install test demo bench bench-qemu xml-diff check clean
 
 all: lib
 
@@ -98,6 +100,11 @@ bench-qemu:
 	bash scripts/setup.sh
 	$(MAKE) --no-print-directory lib
 	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) bash bench/qemu.sh $(RUNS)
+
+xml-diff:
+	bash scripts/setup.sh
+	$(MAKE) --no-print-directory lib
+	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) bash tests/xmldiff/full.sh
 
 check:
 	$(CARGO) fmt --all --check

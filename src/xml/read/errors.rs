@@ -113,8 +113,12 @@ impl Parser<'_> {
                     );
                 }
                 // Cut short right after a value, where a blank or the tag's end must come.
-                if tag[name.len()..].ends_with(['\'', '"']) {
-                    return Malformed::new("attributes construct error", end);
+                // (libxml2 points at a `/` that no `>` follows.)
+                let after_name = &tag[name.len()..];
+                let attrs = after_name.trim_end_matches('/');
+                if attrs.ends_with(['\'', '"']) {
+                    let slashes = after_name.len() - attrs.len();
+                    return Malformed::new("attributes construct error", end - slashes.min(1));
                 }
                 let line = line_of(xml, at);
                 Malformed::new(
