@@ -2,7 +2,7 @@
 virshim's, and compares what each answers: accepted, or refused with which error code,
 domain and message.
 
-    compare.py [--lib DIR] [--kept FILE] [--show N] PATH...
+    compare.py [--lib DIR] [--kept FILE] [--show N] [--dump FILE] PATH...
 
 PATH is a document or a folder of them (searched recursively for *.xml). DIR holds
 virshim's libvirt.so.0 (default: $VIRSHIM_LIBDIR, else target/virshim/lib). FILE lists

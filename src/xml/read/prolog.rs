@@ -48,13 +48,9 @@ pub(super) fn check_decl(at: usize, decl: &str) -> Parsed<()> {
             }
         }
     }
-    if s.at_end() {
+    if s.after_value()? {
         return Ok(());
     }
-    if !s.blank_next() {
-        return Err(s.error("Blank needed here"));
-    }
-    s.skip_blanks();
     if let Some((encoding, end)) = s.pseudo_attr("encoding")? {
         let valid = encoding
             .bytes()
@@ -75,11 +71,8 @@ pub(super) fn check_decl(at: usize, decl: &str) -> Parsed<()> {
                 end,
             ));
         }
-        if s.at_end() {
+        if s.after_value()? {
             return Ok(());
-        }
-        if !s.blank_next() {
-            return Err(s.error("Blank needed here"));
         }
     }
     s.skip_blanks();
@@ -181,6 +174,19 @@ impl<'a> Cursor<'a> {
             .as_bytes()
             .get(self.pos)
             .is_some_and(|&b| is_blank(b))
+    }
+
+    /// After a value: true at the declaration's end, else past the blank that must
+    /// separate it from what follows.
+    fn after_value(&mut self) -> Parsed<bool> {
+        if self.at_end() {
+            return Ok(true);
+        }
+        if !self.blank_next() {
+            return Err(self.error("Blank needed here"));
+        }
+        self.skip_blanks();
+        Ok(false)
     }
 
     fn skip_blanks(&mut self) {
