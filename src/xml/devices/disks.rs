@@ -19,14 +19,13 @@ const BUSES: &[&str] = &[
 ];
 /// Buses whose disks get drive addresses, with the units one controller holds.
 const DRIVE_BUSES: &[(&str, u64)] = &[("scsi", 7), ("fdc", 2), ("ide", 4), ("sata", 6)];
-/// The bus a target name implies.
+/// The bus a target name implies (a floppy's is fdc whatever its name; others' ide).
 const BUS_BY_PREFIX: &[(&str, &str)] = &[
     ("hd", "ide"),
     ("sd", "scsi"),
     ("vd", "virtio"),
     ("xvd", "xen"),
     ("ubd", "uml"),
-    ("fd", "fdc"),
 ];
 /// Highest drive controller index libvirt is asked to fill in below.
 const MAX_CONTROLLER: u64 = 255;

@@ -17,6 +17,9 @@ use crate::error::Result;
 
 pub use interfaces::name_interfaces;
 
+#[cfg(test)]
+mod tests;
+
 /// What libvirt checks while it reads devices, in its order of device classes, then
 /// the addresses.
 pub fn check(devices: &Element) -> Result<()> {
