@@ -12,6 +12,8 @@
 #   make bench      bench/run.sh
 #   make bench-qemu bench/qemu.sh (as root): 1 GiB QEMU save/restore on virshim and libvirt 9.0,
 #                   beside raw QEMU and dd; RUNS=N runs (default 3)
+#   make xml-diff   domain XML defined on virshim and on libvirt 9.0, compared over libvirt's
+#                   own test documents and their mutations (tests/xmldiff/full.sh)
 #   make check      rustfmt and clippy
 #   make tsan       ThreadSanitizer on the thread stress, Rust and C (needs nightly; see
 #                   scripts/tsan.sh)
@@ -44,7 +46,7 @@ TEST_PREFIX := $(OUT)/prefix
 ABS_PREFIX = $(abspath $(PREFIX))
 INSTALL_ROOT = $(DESTDIR)$(ABS_PREFIX)
 
-.PHONY: all lib headers stubs install test demo bench bench-qemu check tsan clean
+.PHONY: all lib headers stubs install test demo bench bench-qemu xml-diff check tsan clean
 
 all: lib
 
@@ -103,6 +105,11 @@ bench-qemu:
 
 tsan:
 	bash scripts/tsan.sh
+
+xml-diff:
+	bash scripts/setup.sh
+	$(MAKE) --no-print-directory lib
+	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) bash tests/xmldiff/full.sh
 
 check:
 	$(CARGO) fmt --all --check

@@ -246,7 +246,7 @@ fn interfaces_are_named_like_the_test_driver_names_them() {
     let mut def = parse(&domain(
         "<memory>1</memory><os><type>hvm</type></os><devices>\
          <interface type='network'><mac address='52:54:00:00:00:01'/><source network='default'/><model type='virtio'/></interface>\
-         <interface type='bridge'><mac address='52:54:00:00:00:02'/><target dev='testnet0'/></interface>\
+         <interface type='bridge'><mac address='52:54:00:00:00:02'/><source bridge='br0'/><target dev='testnet0'/></interface>\
          <interface type='user'><mac address='52:54:00:00:00:03'/></interface></devices>",
     ));
     def.name_interfaces("testnet");

@@ -17,8 +17,45 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// A signed decimal as libvirt's `virStrToLong_i` reads it: leading whitespace and a
+/// sign allowed, nothing after the digits, within an int.
+pub fn parse_i32(s: &str) -> Option<i32> {
+    let digits = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (negative, digits) = match digits.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, digits.strip_prefix('+').unwrap_or(digits)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let magnitude: i64 = digits.parse().ok()?;
+    i32::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
 pub fn parse_u32(s: &str) -> Option<u32> {
     parse_u64(s).and_then(|v| u32::try_from(v).ok())
+}
+
+/// An unsigned int as libvirt's `virStrToLong_uip` reads it in `base` (0: `0x` means
+/// hexadecimal and a leading `0` octal; 16: `0x` allowed): leading whitespace and `+`
+/// allowed, no `-`, nothing after the digits.
+pub fn parse_u32_radix(s: &str, base: u32) -> Option<u32> {
+    let digits = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let digits = digits.strip_prefix('+').unwrap_or(digits);
+    let hex = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+        .filter(|h| !h.is_empty());
+    let (digits, radix) = match (base, hex) {
+        (0 | 16, Some(h)) => (h, 16),
+        (0, None) if digits.len() > 1 && digits.starts_with('0') => (&digits[1..], 8),
+        (0, None) => (digits, 10),
+        (b, _) => (digits, b),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u32::from_str_radix(digits, radix).ok()
 }
 
 /// Bytes per `unit` as libvirt's `virScaleInteger` understands units, in any case; no
@@ -152,7 +189,7 @@ pub fn disk_index(name: &str) -> Option<u64> {
         .iter()
         .find_map(|prefix| name.strip_prefix(prefix))?;
     let letters = rest.bytes().take_while(u8::is_ascii_lowercase).count();
-    if !rest[letters..].bytes().all(|b| b.is_ascii_digit()) {
+    if letters == 0 || !rest[letters..].bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     rest.bytes()

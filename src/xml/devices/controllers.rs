@@ -2,7 +2,9 @@
 //! adds for devices that need one, and where smart cards sit.
 
 use super::insertion;
-use crate::error::Result;
+use crate::abi::virErrorDomain::VIR_FROM_XML;
+use crate::abi::virErrorNumber::VIR_ERR_XML_ERROR;
+use crate::error::{Error, Result};
 use crate::xml::report::{enum_attr, unsupported};
 use crate::xml::tree::{Element, SmallStr};
 use crate::xml::values;
@@ -15,6 +17,23 @@ const TYPES: &[&str] = &[
 pub fn check(devices: &Element) -> Result<()> {
     for controller in devices.children_named("controller") {
         enum_attr(controller, "type", TYPES)?;
+        if let Some(index) = controller.attr("index") {
+            let invalid = |expected: &str| {
+                Err(Error::new(
+                    VIR_ERR_XML_ERROR,
+                    VIR_FROM_XML,
+                    format!(
+                        "Invalid value for attribute 'index' in element 'controller': \
+                         '{index}'. Expected {expected}"
+                    ),
+                ))
+            };
+            match values::parse_i32(index) {
+                None => return invalid("integer value"),
+                Some(i) if i < 0 => return invalid("non-negative value"),
+                Some(_) => {}
+            }
+        }
     }
     Ok(())
 }

@@ -19,14 +19,13 @@ const BUSES: &[&str] = &[
 ];
 /// Buses whose disks get drive addresses, with the units one controller holds.
 const DRIVE_BUSES: &[(&str, u64)] = &[("scsi", 7), ("fdc", 2), ("ide", 4), ("sata", 6)];
-/// The bus a target name implies.
+/// The bus a target name implies (a floppy's is fdc whatever its name; others' ide).
 const BUS_BY_PREFIX: &[(&str, &str)] = &[
     ("hd", "ide"),
     ("sd", "scsi"),
     ("vd", "virtio"),
     ("xvd", "xen"),
     ("ubd", "uml"),
-    ("fd", "fdc"),
 ];
 /// Highest drive controller index libvirt is asked to fill in below.
 const MAX_CONTROLLER: u64 = 255;
@@ -135,33 +134,38 @@ fn drive_address(bus: &str, units: u64, index: u64) -> Element {
         .with_attr("unit", unit.to_string())
 }
 
-/// libvirt's validation of disks: target names, sources, then duplicate targets.
+/// Target name prefixes libvirt accepts for disks and LUNs.
+const DISK_PREFIXES: &[&str] = &["hd", "sd", "vd", "xvd", "ubd"];
+
+/// libvirt's validation of disks, one by one: the bus a floppy needs, target names, a
+/// source for disks (CD-ROMs, floppies and LUNs may be empty); then duplicate targets.
 pub fn validate(devices: &Element) -> Result<()> {
     let disks: Vec<&Element> = devices.children_named("disk").collect();
     for disk in &disks {
         let dev = target_dev(disk);
-        let internal = |kind: &str| {
-            Error::new(
-                VIR_ERR_INTERNAL_ERROR,
-                VIR_FROM_DOMAIN,
-                format!("Invalid {kind} device name: {dev}"),
-            )
-        };
-        if disk.attr("device") == Some("floppy") {
-            if !dev.starts_with("fd") {
-                return Err(internal("floppy"));
-            }
-        } else if dev.starts_with("fd") || values::disk_index(dev).is_none() {
-            return Err(internal("harddisk"));
+        let device = disk.attr("device").unwrap_or("disk");
+        let bus = disk
+            .child("target")
+            .and_then(|t| t.attr("bus"))
+            .unwrap_or_default();
+        let internal =
+            |message: String| Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_DOMAIN, message);
+        if device == "floppy" && bus != "fdc" {
+            return Err(internal(format!(
+                "Invalid bus type '{bus}' for floppy disk"
+            )));
         }
-    }
-    for disk in &disks {
-        if matches!(disk.attr("device"), Some("disk" | "lun")) && !has_source(disk) {
-            return Err(Error::new(
-                VIR_ERR_NO_SOURCE,
-                VIR_FROM_DOMAIN,
-                target_dev(disk),
-            ));
+        if device != "floppy" && bus == "fdc" {
+            return Err(internal(format!("Invalid bus type '{bus}' for disk")));
+        }
+        if matches!(device, "disk" | "lun") && !DISK_PREFIXES.iter().any(|p| dev.starts_with(p)) {
+            return Err(internal(format!("Invalid harddisk device name: {dev}")));
+        }
+        if device == "floppy" && !dev.starts_with("fd") {
+            return Err(internal(format!("Invalid floppy device name: {dev}")));
+        }
+        if device == "disk" && !has_source(disk) {
+            return Err(Error::new(VIR_ERR_NO_SOURCE, VIR_FROM_DOMAIN, dev));
         }
     }
     for (i, a) in disks.iter().enumerate() {

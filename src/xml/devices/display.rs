@@ -1,7 +1,9 @@
 //! Graphics and video: VNC and SPICE ports and listen addresses, video models' memory,
 //! heads and primary card, and the video card libvirt adds for graphics.
 
-use crate::error::Result;
+use crate::abi::virErrorDomain::VIR_FROM_XML;
+use crate::abi::virErrorNumber::VIR_ERR_XML_ERROR;
+use crate::error::{Error, Result};
 use crate::xml::layout::order_attrs;
 use crate::xml::report::unsupported;
 use crate::xml::tree::Element;
@@ -15,6 +17,21 @@ const GRAPHICS_ATTRS: &[&str] = &[
 const MODEL_ATTRS: &[&str] = &[
     "type", "ram", "vram", "vram64", "vgamem", "heads", "primary",
 ];
+
+/// libvirt reads no graphics without a type.
+pub fn check(devices: &Element) -> Result<()> {
+    if devices
+        .children_named("graphics")
+        .any(|g| g.attr("type").is_none())
+    {
+        return Err(Error::new(
+            VIR_ERR_XML_ERROR,
+            VIR_FROM_XML,
+            "Missing required attribute 'type' in element 'graphics'",
+        ));
+    }
+    Ok(())
+}
 
 pub fn complete(devices: &mut Element, hvm: bool) {
     for g in devices.children_named_mut("graphics") {

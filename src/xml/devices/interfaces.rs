@@ -11,12 +11,23 @@ const TYPES: &[&str] = &[
     "user", "ethernet", "vhostuser", "server", "client", "mcast", "network", "bridge",
     "internal", "direct", "hostdev", "udp", "vdpa", "null", "vds",
 ];
+/// Types that libvirt refuses without a `<source>`.
+#[rustfmt::skip]
+const SOURCED: &[&str] = &[
+    "network", "vds", "internal", "bridge", "direct", "vhostuser", "vdpa", "server",
+    "client", "mcast", "udp",
+];
 /// Prefixes of the names a host generates for interfaces; the inactive parse forgets them.
 const GENERATED_NAMES: &[&str] = &["vnet", "macvtap", "macvlan"];
 
 pub fn check(devices: &Element) -> Result<()> {
     for net in devices.children_named("interface") {
-        enum_attr(net, "type", TYPES)?;
+        let kind = enum_attr(net, "type", TYPES)?;
+        if let Some(kind) = kind.filter(|k| SOURCED.contains(k) && net.child("source").is_none()) {
+            return Err(xml_error(format!(
+                "interface type='{kind}' requires a 'source' element"
+            )));
+        }
         if let Some(mac) = net.child("mac").and_then(|m| m.attr("address")) {
             let parsed = values::parse_mac(mac)
                 .ok_or_else(|| xml_error(format!("unable to parse mac address '{mac}'")))?;

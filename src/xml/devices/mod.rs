@@ -1,12 +1,15 @@
 //! `<devices>`: the checks, defaults, addresses and implicit devices libvirt 9.0 applies
 //! when its test driver parses a domain (no hypervisor's own defaults), class by class.
 
+mod addresses;
 mod chardevs;
 mod controllers;
 mod disks;
 mod display;
+mod inputs;
 mod insertion;
 mod interfaces;
+mod memballoon;
 
 use super::layout;
 use super::tree::{Element, Node};
@@ -14,11 +17,19 @@ use crate::error::Result;
 
 pub use interfaces::name_interfaces;
 
-/// What libvirt checks while it reads devices, in its order: disks, controllers, interfaces.
+#[cfg(test)]
+mod tests;
+
+/// What libvirt checks while it reads devices, in its order of device classes, then
+/// the addresses.
 pub fn check(devices: &Element) -> Result<()> {
     disks::check(devices)?;
     controllers::check(devices)?;
-    interfaces::check(devices)
+    interfaces::check(devices)?;
+    display::check(devices)?;
+    inputs::check(devices)?;
+    memballoon::check(devices)?;
+    addresses::check(devices)
 }
 
 /// libvirt's completion of devices after parsing.
