@@ -28,6 +28,9 @@ use nix::unistd::{access, AccessFlags};
 const TEMP_PREFIX: &str = ".virshim-save-";
 /// The end of every temporary file's name.
 const TEMP_SUFFIX: &str = ".part";
+/// The mode of a new file (guests' memory and definitions are private); the umask may
+/// only take from it.
+const NEW_MODE: u32 = 0o600;
 /// How many directories a process remembers as swept before it starts afresh.
 const SWEPT_MAX: usize = 1024;
 /// How often a process sweeps one directory at most.
@@ -57,14 +60,24 @@ pub enum Output {
 
 impl Output {
     pub fn resolve(path: &Path) -> io::Result<Output> {
-        let target = match fs::canonicalize(path) {
-            Ok(target) => target,
+        let (target, meta) = match fs::symlink_metadata(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(Output::Replace(path.into()))
             }
             Err(e) => return Err(e),
+            Ok(meta) if meta.is_symlink() => match fs::canonicalize(path) {
+                Ok(target) => {
+                    let meta = fs::metadata(&target)?;
+                    (target, meta)
+                }
+                // A dangling link: the new file takes its place, as open would create it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Ok(Output::Replace(path.into()))
+                }
+                Err(e) => return Err(e),
+            },
+            Ok(meta) => (path.to_owned(), meta),
         };
-        let meta = fs::metadata(&target)?;
         if meta.is_dir() {
             return Err(io::Error::from_raw_os_error(libc::EISDIR));
         }
@@ -111,7 +124,7 @@ impl Replacement {
                 .read(true)
                 .write(true)
                 .create_new(true)
-                .mode(0o600)
+                .mode(NEW_MODE)
                 .open(&path)?;
             let file = lock(file, FlockArg::LockExclusive)?;
             // A sweeper may have taken it for stale between its creation and our lock.
@@ -253,9 +266,12 @@ fn lock(file: File, how: FlockArg) -> io::Result<Flock<File>> {
 /// would have kept them (the owner only where we may give files away).
 fn inherit(file: &File, old: &fs::Metadata) -> io::Result<()> {
     let mode = old.permissions().mode() & 0o7777;
-    file.set_permissions(fs::Permissions::from_mode(mode))?;
-    let ours = file.metadata()?;
-    if (ours.uid(), ours.gid()) != (old.uid(), old.gid()) {
+    if mode != NEW_MODE {
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    // SAFETY: geteuid and getegid have no arguments and cannot fail.
+    let ours = unsafe { (libc::geteuid(), libc::getegid()) };
+    if ours != (old.uid(), old.gid()) {
         let _ = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid()));
     }
     Ok(())
