@@ -12,6 +12,8 @@
 #   make bench      bench/run.sh
 #   make bench-qemu bench/qemu.sh (as root): 1 GiB QEMU save/restore on virshim and libvirt 9.0,
 #                   beside raw QEMU and dd; RUNS=N runs (default 3)
+#   make fuzz       each fuzz target (fuzz/, libFuzzer on stable Rust) for FUZZ_TIME seconds
+#                   (default 60); FUZZ_TARGET=NAME for one; README "Fuzzing"
 #   make check      rustfmt and clippy
 #
 # The shared library is not cargo's cdylib: rustc gives a cdylib its own version script
@@ -25,6 +27,8 @@ PYTHON ?= python3
 PREFIX ?= /usr/local
 DESTDIR ?=
 RUNS ?= 3
+FUZZ_TIME ?= 60
+FUZZ_TARGET ?=
 
 OUT := target/virshim
 LIBOUT := $(OUT)/lib
@@ -42,7 +46,7 @@ TEST_PREFIX := $(OUT)/prefix
 ABS_PREFIX = $(abspath $(PREFIX))
 INSTALL_ROOT = $(DESTDIR)$(ABS_PREFIX)
 
-.PHONY: all lib headers stubs install test demo bench bench-qemu check clean
+.PHONY: all lib headers stubs install test demo bench bench-qemu fuzz check clean
 
 all: lib
 
@@ -99,9 +103,13 @@ bench-qemu:
 	$(MAKE) --no-print-directory lib
 	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) bash bench/qemu.sh $(RUNS)
 
+fuzz:
+	bash scripts/fuzz.sh run $(FUZZ_TIME) $(FUZZ_TARGET)
+
 check:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	cd fuzz && $(CARGO) fmt --check && $(CARGO) clippy --bins -- -D warnings
 
 clean:
 	rm -rf $(OUT)

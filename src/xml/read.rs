@@ -105,6 +105,9 @@ fn line_of(xml: &str, at: usize) -> usize {
 struct Parser<'a> {
     xml: &'a str,
     reader: Reader<&'a [u8]>,
+    /// The length of the byte order mark quick-xml skips at the start without counting it
+    /// in its positions: added to them to make them offsets in `xml`.
+    bom: usize,
     tree: Builder,
 }
 
@@ -116,6 +119,7 @@ impl<'a> Parser<'a> {
         Parser {
             xml,
             reader,
+            bom: if xml.starts_with('\u{feff}') { 3 } else { 0 },
             tree: Builder::default(),
         }
     }
@@ -125,7 +129,7 @@ impl<'a> Parser<'a> {
             return Err(Malformed::new("Document is empty", 0));
         }
         loop {
-            let at = self.reader.buffer_position() as usize;
+            let at = self.bom + self.reader.buffer_position() as usize;
             let event = self.reader.read_event().map_err(|e| self.malformed(e))?;
             match event {
                 Event::Start(start) => {
@@ -315,7 +319,7 @@ impl<'a> Parser<'a> {
     fn malformed(&self, e: QxError) -> Malformed {
         let xml = self.xml;
         let end = xml.len();
-        let at = self.reader.error_position() as usize;
+        let at = self.bom + self.reader.error_position() as usize;
         match e {
             QxError::Syntax(SyntaxError::UnclosedTag) => {
                 let tag = &xml[(at + 1).min(end)..];
@@ -563,6 +567,24 @@ mod tests {
         ] {
             assert_eq!(error(xml), want, "{xml:?}");
         }
+    }
+
+    // Found by fuzzing: quick-xml leaves a byte order mark out of its positions, and a
+    // position inside the mark panicked. libxml2 counts it, as these messages show.
+    #[test]
+    fn a_byte_order_mark_counts_in_positions() {
+        let d = "(domain_definition)";
+        for (xml, want) in [
+            ("\u{feff}<domain", format!("{d}:1: Couldn't find end of Start Tag domain line 1\n\u{feff}<domain\n----------^")),
+            ("\u{feff}<a></b>", format!("{d}:1: Opening and ending tag mismatch: a line 1 and b\n\u{feff}<a></b>\n----------^")),
+            ("\u{feff}\u{feff}<domain/>", format!("{d}:1: Start tag expected, '<' not found\n\u{feff}\u{feff}<domain/>\n---^")),
+        ] {
+            assert_eq!(error(xml), want, "{xml:?}");
+        }
+        // The input that panicked (its message is not libxml2's yet: "error parsing
+        // attribute name", with or without the mark).
+        error("\u{feff}<dom<daoma");
+        assert_eq!(parse("\u{feff}<a/>", d, VIR_FROM_DOMAIN).unwrap().name, "a");
     }
 
     #[test]

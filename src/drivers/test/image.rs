@@ -36,12 +36,11 @@ pub struct Image {
 impl Image {
     /// Reads and checks an image, with libvirt's errors for each way it can be wrong.
     pub fn read(path: &Path) -> Result<Image> {
-        let shown = path.display();
         let mut file = File::open(path).map_err(|e| {
             Error::system(
                 VIR_FROM_TEST,
                 &e,
-                format!("cannot read domain image '{shown}'"),
+                format!("cannot read domain image '{}'", path.display()),
             )
         })?;
         // One bounded read: nothing past the largest image virshim writes matters.
@@ -49,14 +48,23 @@ impl Image {
         let read = (&mut file)
             .take((HEADER + MAX_XML + TRAILER) as u64)
             .read_to_end(&mut bytes);
-        let short = |what: String| {
-            // libvirt appends errno, which holds 0 after a short read.
-            let err = read
-                .as_ref()
-                .err()
-                .map_or_else(|| io::Error::from_raw_os_error(0), clone_io);
-            Error::system(VIR_FROM_TEST, &err, what)
-        };
+        // libvirt appends errno to a short read's message, which holds 0 after end of file.
+        let errno = read
+            .err()
+            .unwrap_or_else(|| io::Error::from_raw_os_error(0));
+        Image::decode(&bytes, path, &errno)
+    }
+
+    /// Checks the bytes of an image read whole from `path` (named in errors), as
+    /// [`Image::read`] does.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Image> {
+        Image::decode(bytes, path, &io::Error::from_raw_os_error(0))
+    }
+
+    /// [`Image::parse`], with `errno` the reason given for bytes that end too soon.
+    fn decode(bytes: &[u8], path: &Path, errno: &io::Error) -> Result<Image> {
+        let shown = path.display();
+        let short = |what: String| Error::system(VIR_FROM_TEST, errno, what);
         if bytes.len() < MAGIC.len() {
             return Err(short(format!("incomplete save header in '{shown}'")));
         }
@@ -170,14 +178,6 @@ fn c_string(bytes: &[u8]) -> Option<&str> {
         Some(nul) => Some(&valid[..nul]),
         None => (valid.len() == bytes.len()).then_some(valid),
     }
-}
-
-/// A copy of an I/O error good enough for its message and errno.
-fn clone_io(e: &io::Error) -> io::Error {
-    e.raw_os_error().map_or_else(
-        || io::Error::new(e.kind(), e.to_string()),
-        io::Error::from_raw_os_error,
-    )
 }
 
 #[cfg(test)]
