@@ -6,6 +6,7 @@
 //! needs: pointer and NULL checks, in libvirt's order.
 
 mod driver;
+mod file;
 mod path;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub use driver::{
     check_driver_memory_peek_flags, list_filter_matches, same_domain, DomainId, DomainInfo, Driver,
 };
+pub use file::open_for_reading;
 
 use crate::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
 use crate::abi::virDomainState;

@@ -207,7 +207,7 @@ impl SaveImage {
 
     /// Opens and reads the image at `path`, as libvirt does before any use of it.
     pub fn open(path: &Path) -> Result<(File, SaveImage)> {
-        let file = File::open(path).map_err(|e| open_error(&e, path))?;
+        let file = crate::core::open_for_reading(path).map_err(|e| open_error(&e, path))?;
         let image = SaveImage::read(&file)?;
         Ok((file, image))
     }
@@ -409,6 +409,30 @@ mod tests {
         huge[20..24].copy_from_slice(&0x7fff_0000u32.to_ne_bytes());
         let err = SaveImage::read(&file_with(&huge)).unwrap_err();
         assert_eq!(err.message, "operation failed: failed to read domain XML");
+    }
+
+    #[test]
+    fn fifos_and_devices_read_as_bad_images() {
+        let fifo = std::env::temp_dir().join(format!("virshim-qemu-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).unwrap();
+        // In a thread, so that an open that blocks fails the test rather than hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            tx.send(SaveImage::open(&path).map(|_| ()).map_err(|e| e.message))
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        std::fs::remove_file(&fifo).unwrap();
+        let header = "operation failed: failed to read qemu header";
+        assert_eq!(got, Ok(Err(header.to_owned())));
+        for (device, message) in [
+            ("/dev/null", header),
+            ("/dev/zero", "operation failed: image magic is incorrect"),
+        ] {
+            let err = SaveImage::open(Path::new(device)).unwrap_err();
+            assert_eq!(err.message, message);
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! reads exactly the announced XML and ignores what follows, so such images stay readable
 //! by libvirt; images saved without those flags are byte for byte libvirt's.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -36,7 +36,7 @@ pub struct Image {
 impl Image {
     /// Reads and checks an image, with libvirt's errors for each way it can be wrong.
     pub fn read(path: &Path) -> Result<Image> {
-        let mut file = File::open(path).map_err(|e| {
+        let mut file = crate::core::open_for_reading(path).map_err(|e| {
             Error::system(
                 VIR_FROM_TEST,
                 &e,
@@ -265,6 +265,31 @@ mod tests {
         let err = Image::read(&tmp("missing")).unwrap_err();
         assert_eq!(err.code, VIR_ERR_SYSTEM_ERROR);
         assert!(err.message.ends_with("No such file or directory"));
+    }
+
+    #[test]
+    fn fifos_and_devices_read_as_bad_images() {
+        let fifo = tmp("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).unwrap();
+        // In a thread, so that a read that blocks fails the test rather than hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(Image::read(&path).map_err(|e| e.message)));
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        let want = format!("incomplete save header in '{}': Success", fifo.display());
+        assert_eq!(got, Ok(Err(want)));
+        // As libvirt 9.0 reports them.
+        for (device, message) in [
+            (
+                "/dev/null",
+                "incomplete save header in '/dev/null': Success",
+            ),
+            ("/dev/zero", "internal error: mismatched header magic"),
+        ] {
+            let err = Image::read(Path::new(device)).unwrap_err();
+            assert_eq!(err.message, message);
+        }
     }
 
     #[test]
