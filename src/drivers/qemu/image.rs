@@ -331,6 +331,7 @@ mod tests {
         let mut bytes = img.encode().unwrap();
         bytes.extend_from_slice(b"QEVM\0\0\0\x03 and the rest of a stream");
         assert_eq!(SaveImage::read(&file_with(&bytes)).unwrap(), img);
+        assert_eq!(SaveImage::parse(&bytes).unwrap(), img);
         let bare = complete("<domain/>", None);
         assert_eq!(
             SaveImage::read(&file_with(&bare.encode().unwrap())).unwrap(),

@@ -726,4 +726,38 @@ mod tests {
             server.join().unwrap();
         }
     }
+
+    #[test]
+    fn lines_come_out_whole_however_the_bytes_arrive() {
+        let stream = b"{\"a\": 1}\r\n\n  \r\n{\"b\"\n[2]\n{\"c\"";
+        for chunk in 1..=stream.len() {
+            let mut lines = Lines::default();
+            let mut got = Vec::new();
+            for part in stream.chunks(chunk) {
+                lines.push(part);
+                while let Some(msg) = lines.next_message() {
+                    got.push(msg.map_err(|e| e.message));
+                }
+            }
+            assert_eq!(got.len(), 3, "reads of {chunk}");
+            assert_eq!(got[0], Ok(json!({"a": 1})));
+            assert!(got[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("cannot parse QEMU monitor reply '{\"b\"'"));
+            assert_eq!(got[2], Ok(json!([2])));
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_any_reply_is_refused_for_good() {
+        let mut lines = Lines::default();
+        lines.push(&vec![b' '; MAX_LINE]);
+        assert!(lines.next_message().is_none());
+        lines.push(b"x");
+        for _ in 0..2 {
+            let err = lines.next_message().unwrap().unwrap_err();
+            assert_eq!(err.message, "internal error: QEMU monitor reply too large");
+        }
+    }
 }

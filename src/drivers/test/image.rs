@@ -213,6 +213,7 @@ mod tests {
             };
             img.write(&path, "saving").unwrap();
             assert_eq!(Image::read(&path).unwrap(), img);
+            assert_eq!(Image::parse(&img.encode().unwrap(), &path).unwrap(), img);
         }
     }
 
