@@ -193,6 +193,13 @@ def qemu_image_corpus(xmls):
     write("qemu_image", files)
 
 
+# Inputs that once crashed the XML reader (see its tests), kept to be replayed.
+XML_REGRESSIONS = {
+    "crash-bom-position": "\ufeff<dom<daoma".encode(),
+    "crash-nbsp-in-tag": "<domain slottyt'p\u00a0est'>\x1a  \0'0x\0\0\0\n\n".encode(),
+}
+
+
 def main():
     xmls = domain_xmls()
     # Formatted XML appears under several names: one copy of each.
@@ -201,7 +208,7 @@ def main():
         if xml not in seen:
             seen.add(xml)
             unique[name] = xml
-    write("domain_xml", unique)
+    write("domain_xml", {**unique, **XML_REGRESSIONS})
     test_image_corpus(xmls)
     qemu_image_corpus(xmls)
     write("qmp", qmp_streams())
