@@ -14,6 +14,8 @@
 #                   beside raw QEMU and dd; RUNS=N runs (default 3)
 #   make xml-diff   domain XML defined on virshim and on libvirt 9.0, compared over libvirt's
 #                   own test documents and their mutations (tests/xmldiff/full.sh)
+#   make fuzz       each fuzz target (fuzz/, libFuzzer on stable Rust) for FUZZ_TIME seconds
+#                   (default 60); FUZZ_TARGET=NAME for one; README "Fuzzing"
 #   make check      rustfmt and clippy
 #   make tsan       ThreadSanitizer on the thread stress, Rust and C (needs nightly; see
 #                   scripts/tsan.sh)
@@ -29,6 +31,8 @@ PYTHON ?= python3
 PREFIX ?= /usr/local
 DESTDIR ?=
 RUNS ?= 3
+FUZZ_TIME ?= 60
+FUZZ_TARGET ?=
 
 OUT := target/virshim
 LIBOUT := $(OUT)/lib
@@ -46,7 +50,7 @@ TEST_PREFIX := $(OUT)/prefix
 ABS_PREFIX = $(abspath $(PREFIX))
 INSTALL_ROOT = $(DESTDIR)$(ABS_PREFIX)
 
-.PHONY: all lib headers stubs install test demo bench bench-qemu xml-diff check tsan clean
+.PHONY: all lib headers stubs install test demo bench bench-qemu xml-diff fuzz check tsan clean
 
 all: lib
 
@@ -111,9 +115,13 @@ xml-diff:
 	$(MAKE) --no-print-directory lib
 	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) bash tests/xmldiff/full.sh
 
+fuzz:
+	bash scripts/fuzz.sh run $(FUZZ_TIME) $(FUZZ_TARGET)
+
 check:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	cd fuzz && $(CARGO) fmt --check && $(CARGO) clippy --bins -- -D warnings
 
 clean:
 	rm -rf $(OUT)

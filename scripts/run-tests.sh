@@ -53,6 +53,8 @@ if ((failed)); then
 fi
 
 run cargo-test cargo test
+# Each fuzz target on the committed corpus, then a few seconds of fuzzing: fails on a crash.
+run fuzz-smoke bash scripts/fuzz.sh smoke 5
 if [[ -f c-tests/run-all.sh ]]; then
     run c-tests bash c-tests/run-all.sh
 fi

@@ -171,20 +171,30 @@ impl SaveImage {
     /// Reads the header, XML and cookie of the image open as `file`: never more than the
     /// data section, whatever the size of the stream behind it.
     pub fn read(file: &File) -> Result<SaveImage> {
+        SaveImage::read_from(file)
+    }
+
+    /// [`SaveImage::read`] on an image's bytes in memory.
+    pub fn parse(bytes: &[u8]) -> Result<SaveImage> {
+        SaveImage::read_from(bytes)
+    }
+
+    fn read_from(source: &(impl ReadAt + ?Sized)) -> Result<SaveImage> {
         let mut raw = [0u8; HEADER_LEN];
-        file.read_exact_at(&mut raw, 0)
+        source
+            .read_exact_at(&mut raw, 0)
             .map_err(|_| failed("failed to read qemu header"))?;
         let header = Header::decode(&raw)?;
         let (xml_len, cookie_len) = match header.cookie_offset {
             0 => (header.data_len, 0),
             at => (at, header.data_len.saturating_sub(at)),
         };
-        let xml = read_c_string(file, HEADER_LEN as u64, xml_len)
+        let xml = read_c_string(source, HEADER_LEN as u64, xml_len)
             .ok_or_else(|| failed("failed to read domain XML"))?;
         let cookie = match header.cookie_offset {
             0 => None,
             at => Some(
-                read_c_string(file, HEADER_LEN as u64 + u64::from(at), cookie_len)
+                read_c_string(source, HEADER_LEN as u64 + u64::from(at), cookie_len)
                     .ok_or_else(|| failed("failed to read cookie"))?,
             ),
         };
@@ -215,15 +225,47 @@ impl SaveImage {
     }
 }
 
-/// The text of the `len` bytes at `offset`, up to its first NUL, or None when the file
+/// What an image is read from: its file, or its bytes (for the fuzz target).
+trait ReadAt {
+    fn size(&self) -> io::Result<u64>;
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+}
+
+impl ReadAt for File {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.len() as u64)
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let at = usize::try_from(offset).unwrap_or(usize::MAX);
+        let part = self
+            .get(at..)
+            .and_then(|rest| rest.get(..buf.len()))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(part);
+        Ok(())
+    }
+}
+
+/// The text of the `len` bytes at `offset`, up to its first NUL, or None when the source
 /// is shorter, the length beyond reason, or the text not UTF-8.
-fn read_c_string(file: &File, offset: u64, len: u32) -> Option<String> {
-    let size = file.metadata().ok()?.len();
+fn read_c_string(source: &(impl ReadAt + ?Sized), offset: u64, len: u32) -> Option<String> {
+    let size = source.size().ok()?;
     if len > MAX_DATA_LEN || offset + u64::from(len) > size {
         return None;
     }
     let mut buf = vec![0u8; len as usize];
-    file.read_exact_at(&mut buf, offset).ok()?;
+    source.read_exact_at(&mut buf, offset).ok()?;
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     buf.truncate(end);
     String::from_utf8(buf).ok()
@@ -289,6 +331,7 @@ mod tests {
         let mut bytes = img.encode().unwrap();
         bytes.extend_from_slice(b"QEVM\0\0\0\x03 and the rest of a stream");
         assert_eq!(SaveImage::read(&file_with(&bytes)).unwrap(), img);
+        assert_eq!(SaveImage::parse(&bytes).unwrap(), img);
         let bare = complete("<domain/>", None);
         assert_eq!(
             SaveImage::read(&file_with(&bare.encode().unwrap())).unwrap(),
@@ -367,6 +410,30 @@ mod tests {
         huge[20..24].copy_from_slice(&0x7fff_0000u32.to_ne_bytes());
         let err = SaveImage::read(&file_with(&huge)).unwrap_err();
         assert_eq!(err.message, "operation failed: failed to read domain XML");
+    }
+
+    #[test]
+    fn fifos_and_devices_read_as_bad_images() {
+        let fifo = std::env::temp_dir().join(format!("virshim-qemu-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).unwrap();
+        // In a thread, so that an open that blocks fails the test rather than hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            tx.send(SaveImage::open(&path).map(|_| ()).map_err(|e| e.message))
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        std::fs::remove_file(&fifo).unwrap();
+        let header = "operation failed: failed to read qemu header";
+        assert_eq!(got, Ok(Err(header.to_owned())));
+        for (device, message) in [
+            ("/dev/null", header),
+            ("/dev/zero", "operation failed: image magic is incorrect"),
+        ] {
+            let err = SaveImage::open(Path::new(device)).unwrap_err();
+            assert_eq!(err.message, message);
+        }
     }
 
     #[test]

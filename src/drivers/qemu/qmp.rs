@@ -63,10 +63,8 @@ pub struct Event {
 #[derive(Debug)]
 pub struct Monitor {
     fd: OwnedFd,
-    /// Bytes received and not yet consumed as lines.
-    input: Vec<u8>,
-    /// How far `input` has been searched for a newline already.
-    scanned: usize,
+    /// Bytes received and not yet consumed as messages.
+    input: Lines,
     events: VecDeque<Event>,
     next_id: u64,
     timeout: Duration,
@@ -124,8 +122,7 @@ impl Monitor {
         };
         let mut mon = Monitor {
             fd,
-            input: Vec::new(),
-            scanned: 0,
+            input: Lines::default(),
             events: VecDeque::new(),
             next_id: 1,
             timeout: DEFAULT_TIMEOUT,
@@ -134,15 +131,7 @@ impl Monitor {
             version: (0, 0, 0),
         };
         let greeting = mon.read_message(deadline, "no greeting from the QEMU monitor")?;
-        let Some(qmp) = greeting.get("QMP") else {
-            return Err(Error::new(
-                VIR_ERR_INTERNAL_ERROR,
-                VIR_FROM_QEMU,
-                format!("unexpected QEMU monitor greeting '{greeting}'"),
-            ));
-        };
-        let part = |name: &str| qmp["version"]["qemu"][name].as_u64().unwrap_or(0);
-        mon.version = (part("major"), part("minor"), part("micro"));
+        mon.version = greeting_version(&greeting)?;
         mon.run("qmp_capabilities", None, None, deadline)?;
         Ok(mon)
     }
@@ -247,27 +236,12 @@ impl Monitor {
 
         let waiting = format!("no reply from QEMU to command '{cmd}' in time");
         loop {
-            let mut msg = self.read_message(deadline, &waiting)?;
+            let msg = self.read_message(deadline, &waiting)?;
             if let Some(event) = as_event(&msg) {
                 self.queue(event);
-                continue;
+            } else if let Some(outcome) = reply(msg, &id, cmd) {
+                return outcome;
             }
-            if msg.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-                continue; // the late reply of a command that timed out
-            }
-            if let Some(ret) = msg.get_mut("return") {
-                return Ok(ret.take());
-            }
-            let desc = msg
-                .get("error")
-                .and_then(|e| e.get("desc"))
-                .and_then(Value::as_str)
-                .unwrap_or("unknown QEMU command error");
-            return Err(Error::new(
-                VIR_ERR_INTERNAL_ERROR,
-                VIR_FROM_QEMU,
-                format!("unable to execute QEMU command '{cmd}': {desc}"),
-            ));
         }
     }
 
@@ -316,31 +290,8 @@ impl Monitor {
     /// The next complete message, reading from the socket as needed until `deadline`.
     fn read_message(&mut self, deadline: Instant, waiting: &str) -> Result<Value> {
         loop {
-            if let Some(pos) = self.input[self.scanned..].iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.input.drain(..=self.scanned + pos).collect();
-                self.scanned = 0;
-                let text = line.trim_ascii();
-                if text.is_empty() {
-                    continue;
-                }
-                return serde_json::from_slice(text).map_err(|e| {
-                    Error::new(
-                        VIR_ERR_INTERNAL_ERROR,
-                        VIR_FROM_QEMU,
-                        format!(
-                            "cannot parse QEMU monitor reply '{}': {e}",
-                            String::from_utf8_lossy(text)
-                        ),
-                    )
-                });
-            }
-            self.scanned = self.input.len();
-            if self.input.len() > MAX_LINE {
-                return Err(Error::new(
-                    VIR_ERR_INTERNAL_ERROR,
-                    VIR_FROM_QEMU,
-                    "QEMU monitor reply too large",
-                ));
+            if let Some(msg) = self.input.next_message() {
+                return msg;
             }
             self.fill(deadline, waiting)?;
         }
@@ -357,7 +308,7 @@ impl Monitor {
                 Err(self.closed_error())
             }
             Ok(n) => {
-                self.input.extend_from_slice(&chunk[..n]);
+                self.input.push(&chunk[..n]);
                 Ok(())
             }
             Err(Errno::EAGAIN | Errno::EINTR) => Ok(()),
@@ -407,8 +358,100 @@ impl Monitor {
     }
 }
 
+/// The bytes received from QEMU, cut into messages (one JSON value a line): the part of
+/// reading the monitor that needs no socket, so that it can be fuzzed on bytes.
+#[derive(Debug, Default)]
+pub struct Lines {
+    buf: Vec<u8>,
+    /// Where the unread bytes start in `buf`: lines read are dropped at the next
+    /// [`Lines::push`], all at once, rather than moving the rest after each one.
+    start: usize,
+    /// How far past `start` has been searched for a newline already.
+    scanned: usize,
+}
+
+impl Lines {
+    /// Adds bytes received from QEMU.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.drain(..self.start);
+        self.start = 0;
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete message, or None until more bytes come. A line that is not JSON
+    /// is an error; so is a line longer than any reply, once past that length, for good.
+    pub fn next_message(&mut self) -> Option<Result<Value>> {
+        loop {
+            let unread = &self.buf[self.start..];
+            let Some(pos) = unread[self.scanned..].iter().position(|&b| b == b'\n') else {
+                self.scanned = unread.len();
+                return (unread.len() > MAX_LINE).then(|| {
+                    Err(Error::new(
+                        VIR_ERR_INTERNAL_ERROR,
+                        VIR_FROM_QEMU,
+                        "QEMU monitor reply too large",
+                    ))
+                });
+            };
+            let line = self.start..self.start + self.scanned + pos;
+            self.start = line.end + 1;
+            self.scanned = 0;
+            let text = self.buf[line].trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            return Some(serde_json::from_slice(text).map_err(|e| {
+                Error::new(
+                    VIR_ERR_INTERNAL_ERROR,
+                    VIR_FROM_QEMU,
+                    format!(
+                        "cannot parse QEMU monitor reply '{}': {e}",
+                        String::from_utf8_lossy(text)
+                    ),
+                )
+            }));
+        }
+    }
+}
+
+/// QEMU's version (major, minor, micro) from its greeting; libvirt's error when the first
+/// message is no greeting.
+pub fn greeting_version(greeting: &Value) -> Result<(u64, u64, u64)> {
+    let Some(qmp) = greeting.get("QMP") else {
+        return Err(Error::new(
+            VIR_ERR_INTERNAL_ERROR,
+            VIR_FROM_QEMU,
+            format!("unexpected QEMU monitor greeting '{greeting}'"),
+        ));
+    };
+    let part = |name: &str| qmp["version"]["qemu"][name].as_u64().unwrap_or(0);
+    Ok((part("major"), part("minor"), part("micro")))
+}
+
+/// What `msg` says of the command `cmd` tagged `id`: its `return` member, or libvirt's
+/// `VIR_ERR_INTERNAL_ERROR` for a QMP error; None when it is not that command's reply (the
+/// late reply of a command that timed out).
+pub fn reply(mut msg: Value, id: &str, cmd: &str) -> Option<Result<Value>> {
+    if msg.get("id").and_then(Value::as_str) != Some(id) {
+        return None;
+    }
+    if let Some(ret) = msg.get_mut("return") {
+        return Some(Ok(ret.take()));
+    }
+    let desc = msg
+        .get("error")
+        .and_then(|e| e.get("desc"))
+        .and_then(Value::as_str)
+        .unwrap_or("unknown QEMU command error");
+    Some(Err(Error::new(
+        VIR_ERR_INTERNAL_ERROR,
+        VIR_FROM_QEMU,
+        format!("unable to execute QEMU command '{cmd}': {desc}"),
+    )))
+}
+
 /// `msg` as an event, if it is one.
-fn as_event(msg: &Value) -> Option<Event> {
+pub fn as_event(msg: &Value) -> Option<Event> {
     let name = msg.get("event")?.as_str()?.to_owned();
     let ts = &msg["timestamp"];
     let secs = ts["seconds"].as_i64().unwrap_or(0);
@@ -681,6 +724,40 @@ mod tests {
             let err = Monitor::connect(&path, soon()).unwrap_err();
             assert_eq!(err.code, VIR_ERR_INTERNAL_ERROR, "{err}");
             server.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn lines_come_out_whole_however_the_bytes_arrive() {
+        let stream = b"{\"a\": 1}\r\n\n  \r\n{\"b\"\n[2]\n{\"c\"";
+        for chunk in 1..=stream.len() {
+            let mut lines = Lines::default();
+            let mut got = Vec::new();
+            for part in stream.chunks(chunk) {
+                lines.push(part);
+                while let Some(msg) = lines.next_message() {
+                    got.push(msg.map_err(|e| e.message));
+                }
+            }
+            assert_eq!(got.len(), 3, "reads of {chunk}");
+            assert_eq!(got[0], Ok(json!({"a": 1})));
+            assert!(got[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("cannot parse QEMU monitor reply '{\"b\"'"));
+            assert_eq!(got[2], Ok(json!([2])));
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_any_reply_is_refused_for_good() {
+        let mut lines = Lines::default();
+        lines.push(&vec![b' '; MAX_LINE]);
+        assert!(lines.next_message().is_none());
+        lines.push(b"x");
+        for _ in 0..2 {
+            let err = lines.next_message().unwrap().unwrap_err();
+            assert_eq!(err.message, "internal error: QEMU monitor reply too large");
         }
     }
 }

@@ -35,12 +35,11 @@ pub struct Image {
 impl Image {
     /// Reads and checks an image, with libvirt's errors for each way it can be wrong.
     pub fn read(path: &Path) -> Result<Image> {
-        let shown = path.display();
         let mut file = files::open_read(path).map_err(|e| {
             Error::system(
                 VIR_FROM_TEST,
                 &e,
-                format!("cannot read domain image '{shown}'"),
+                format!("cannot read domain image '{}'", path.display()),
             )
         })?;
         // One bounded read: nothing past the largest image virshim writes matters.
@@ -48,14 +47,23 @@ impl Image {
         let read = (&mut file)
             .take((HEADER + MAX_XML + TRAILER) as u64)
             .read_to_end(&mut bytes);
-        let short = |what: String| {
-            // libvirt appends errno, which holds 0 after a short read.
-            let err = read
-                .as_ref()
-                .err()
-                .map_or_else(|| io::Error::from_raw_os_error(0), clone_io);
-            Error::system(VIR_FROM_TEST, &err, what)
-        };
+        // libvirt appends errno to a short read's message, which holds 0 after end of file.
+        let errno = read
+            .err()
+            .unwrap_or_else(|| io::Error::from_raw_os_error(0));
+        Image::decode(&bytes, path, &errno)
+    }
+
+    /// Checks the bytes of an image read whole from `path` (named in errors), as
+    /// [`Image::read`] does.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Image> {
+        Image::decode(bytes, path, &io::Error::from_raw_os_error(0))
+    }
+
+    /// [`Image::parse`], with `errno` the reason given for bytes that end too soon.
+    fn decode(bytes: &[u8], path: &Path, errno: &io::Error) -> Result<Image> {
+        let shown = path.display();
+        let short = |what: String| Error::system(VIR_FROM_TEST, errno, what);
         if bytes.len() < MAGIC.len() {
             return Err(short(format!("incomplete save header in '{shown}'")));
         }
@@ -166,14 +174,6 @@ fn c_string(bytes: &[u8]) -> Option<&str> {
     }
 }
 
-/// A copy of an I/O error good enough for its message and errno.
-fn clone_io(e: &io::Error) -> io::Error {
-    e.raw_os_error().map_or_else(
-        || io::Error::new(e.kind(), e.to_string()),
-        io::Error::from_raw_os_error,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +207,7 @@ mod tests {
             };
             img.write(&path, "saving").unwrap();
             assert_eq!(Image::read(&path).unwrap(), img);
+            assert_eq!(Image::parse(&img.encode().unwrap(), &path).unwrap(), img);
         }
     }
 
@@ -259,6 +260,31 @@ mod tests {
         let err = Image::read(&tmp("missing")).unwrap_err();
         assert_eq!(err.code, VIR_ERR_SYSTEM_ERROR);
         assert!(err.message.ends_with("No such file or directory"));
+    }
+
+    #[test]
+    fn fifos_and_devices_read_as_bad_images() {
+        let fifo = tmp("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).unwrap();
+        // In a thread, so that a read that blocks fails the test rather than hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(Image::read(&path).map_err(|e| e.message)));
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        let want = format!("incomplete save header in '{}': Success", fifo.display());
+        assert_eq!(got, Ok(Err(want)));
+        // As libvirt 9.0 reports them.
+        for (device, message) in [
+            (
+                "/dev/null",
+                "incomplete save header in '/dev/null': Success",
+            ),
+            ("/dev/zero", "internal error: mismatched header magic"),
+        ] {
+            let err = Image::read(Path::new(device)).unwrap_err();
+            assert_eq!(err.message, message);
+        }
     }
 
     #[test]

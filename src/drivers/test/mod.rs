@@ -23,7 +23,7 @@ pub use image::Image;
 use state::{StartReason, State};
 
 /// The virtualization types the test driver's guests may have.
-const VIRT_TYPES: &[&str] = &["test"];
+pub const VIRT_TYPES: &[&str] = &["test"];
 
 /// The test driver: one shared state behind a lock.
 pub struct TestDriver {

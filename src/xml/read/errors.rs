@@ -8,6 +8,7 @@ use super::dtd::{self, Entity};
 use super::{is_name, Parser};
 use crate::abi::virErrorNumber::VIR_ERR_XML_DETAIL;
 use crate::error::{Error, ErrorDomain};
+use crate::xml::build::is_blank;
 
 /// A malformed document: libxml2's message and the byte offset it points at.
 #[derive(Debug)]
@@ -86,7 +87,7 @@ impl Parser<'_> {
     pub(super) fn malformed(&self, e: QxError) -> Malformed {
         let xml = self.xml;
         let end = xml.len();
-        let at = self.reader.error_position() as usize;
+        let at = self.bom + self.reader.error_position() as usize;
         match e {
             QxError::Syntax(SyntaxError::UnclosedTag) => {
                 let tag = &xml[(at + 1).min(end)..];
@@ -232,8 +233,12 @@ pub(super) fn attr_error(xml: &str, e: &AttrError, at: usize, tag_end: usize) ->
     let base = at + 1;
     match *e {
         AttrError::ExpectedEq(pos) => {
-            let before = xml.get(..base + pos).unwrap_or_default().trim_end();
-            let key_at = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            // XML's white space only: other white space (U+00A0) may be part of a name.
+            let before = xml
+                .get(..base + pos)
+                .unwrap_or_default()
+                .trim_end_matches(|c: char| c.is_ascii() && is_blank(c as u8));
+            let key_at = before.bytes().rposition(is_blank).map_or(0, |i| i + 1);
             let key = &before[key_at..];
             if !is_name(key) {
                 return Malformed::new("error parsing attribute name", key_at);

@@ -40,8 +40,6 @@ pub fn parse(xml: &str, url: &str, domain: ErrorDomain) -> Result<Element> {
             ),
         ));
     }
-    // quick-xml skips a byte order mark and counts its offsets after it.
-    let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
     Parser::new(xml)
         .run()
         .map_err(|m| report(xml, url, domain, &m))
@@ -51,6 +49,9 @@ pub fn parse(xml: &str, url: &str, domain: ErrorDomain) -> Result<Element> {
 struct Parser<'a> {
     xml: &'a str,
     reader: Reader<&'a [u8]>,
+    /// The length of the byte order mark quick-xml skips at the start without counting it
+    /// in its positions: added to them to make them offsets in `xml`.
+    bom: usize,
     tree: Builder,
     /// The entities of the DOCTYPE, once one was read.
     doctype: Option<dtd::Entities>,
@@ -64,6 +65,7 @@ impl<'a> Parser<'a> {
         Parser {
             xml,
             reader,
+            bom: if xml.starts_with('\u{feff}') { 3 } else { 0 },
             tree: Builder::default(),
             doctype: None,
         }
@@ -74,7 +76,7 @@ impl<'a> Parser<'a> {
             return Err(Malformed::new("Document is empty", 0));
         }
         loop {
-            let at = self.reader.buffer_position() as usize;
+            let at = self.position();
             let event = self.reader.read_event().map_err(|e| self.malformed(e))?;
             match event {
                 Event::Start(start) => {
@@ -117,7 +119,7 @@ impl<'a> Parser<'a> {
                         self.tree.comment(SmallStr::from(comment.xml10_content()));
                     }
                 }
-                Event::Decl(_) => prolog::check_decl(at, self.inner(at, 2))?,
+                Event::Decl(_) => prolog::check_decl(at, self.bom, self.inner(at, 2))?,
                 Event::PI(_) => prolog::check_pi(at, self.inner(at, 2))?,
                 Event::DocType(_) => self.doctype(at)?,
                 Event::Eof => return self.finish(),
@@ -125,10 +127,15 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Where the reader is, as an offset in `xml`.
+    fn position(&self) -> usize {
+        self.bom + self.reader.buffer_position() as usize
+    }
+
     /// What lies between the markup's opening and closing (each `delimiter` bytes long) of
     /// the event that started at `at`.
     fn inner(&self, at: usize, delimiter: usize) -> &'a str {
-        let end = self.reader.buffer_position() as usize;
+        let end = self.position();
         &self.xml[at + delimiter..end - delimiter]
     }
 
@@ -143,7 +150,7 @@ impl<'a> Parser<'a> {
         if self.tree.depth() > 0 || self.doctype.is_some() {
             return Err(Malformed::new("StartTag: invalid element name", at + 1));
         }
-        let end = self.reader.buffer_position() as usize;
+        let end = self.position();
         self.doctype = Some(dtd::parse(&self.xml[at..end], at)?);
         Ok(())
     }

@@ -9,10 +9,10 @@ use crate::xml::build::is_blank;
 const UTF8_NAMES: &[&str] = &["UTF-8", "UTF8"];
 
 /// Checks `<?xml ...?>` found at byte `at` (`decl` is what lies between `<?`
-/// and `?>`): it must open the document, and its version, encoding and standalone
+/// and `?>`): it must open the document (at byte `start`, after any byte order mark), and its version, encoding and standalone
 /// declarations must be libxml2's.
-pub(super) fn check_decl(at: usize, decl: &str) -> Parsed<()> {
-    if at != 0 {
+pub(super) fn check_decl(at: usize, start: usize, decl: &str) -> Parsed<()> {
+    if at != start {
         return Err(Malformed::new(
             "XML declaration allowed only at the start of the document",
             at + 5,

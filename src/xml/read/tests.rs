@@ -63,9 +63,25 @@ fn malformed_documents_are_reported_like_libxml2() {
         ("<domain type='test'><name a='<'>a</name></domain>", format!("{d}:1: Unescaped '<' not allowed in attributes values\n<domain type='test'><name a='<'>a</name></domain>\n-----------------------------^")),
         ("<domain type='test'><name>a\u{1}</name></domain>", format!("{d}:1: PCDATA invalid Char value 1\n<domain type='test'><name>a\u{1}</name></domain>\n---------------------------^")),
         ("<domain type='test' a='\u{1}'><name>a</name></domain>", format!("{d}:1: invalid character in attribute value\n<domain type='test' a='\u{1}'><name>a</name></domain>\n-----------------------^")),
+        // A byte order mark counts in libxml2's positions; quick-xml leaves it out.
+        ("\u{feff}<domain", format!("{d}:1: Couldn't find end of Start Tag domain line 1\n\u{feff}<domain\n----------^")),
+        ("\u{feff}<a></b>", format!("{d}:1: Opening and ending tag mismatch: a line 1 and b\n\u{feff}<a></b>\n----------^")),
+        ("\u{feff}\u{feff}<domain/>", format!("{d}:1: Start tag expected, '<' not found\n\u{feff}\u{feff}<domain/>\n---^")),
     ] {
         assert_eq!(error(xml), want, "{xml:?}");
     }
+}
+
+// Found by fuzzing, each once a panic on a position inside a character: a leading byte
+// order mark; white space beyond ASCII (U+00A0) in a tag. (libxml2 says "error parsing
+// attribute name" and "Specification mandates value for attribute slottyt".)
+#[test]
+fn fuzzed_inputs_are_no_crash() {
+    error("\u{feff}<dom<daoma");
+    error("<domain slottyt'p\u{a0}est'>\u{1a}  \0'0x\0\0\0\n\n");
+
+    let root = parse("\u{feff}<a/>", "(domain_definition)", VIR_FROM_DOMAIN).unwrap();
+    assert_eq!(root.name, "a");
 }
 
 #[test]
