@@ -95,6 +95,23 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
         dom.state(0).unwrap(),
         (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_SAVE_CANCELED as i32)
     );
+    // A directory, or an empty path (the working directory), is libvirt's system error.
+    let cwd = std::env::current_dir().unwrap();
+    for (path, shown) in [
+        (root.as_path(), root.as_path()),
+        (Path::new(""), cwd.as_path()),
+    ] {
+        let err = dom.save(path).fails();
+        assert_eq!(
+            (err.code, err.domain),
+            (VIR_ERR_SYSTEM_ERROR, VIR_FROM_QEMU)
+        );
+        let want = format!(
+            "Failed to create file '{}': Is a directory",
+            shown.display()
+        );
+        assert_eq!(err.message, want);
+    }
 
     // Save: shut off with reason saved, QEMU gone.
     let pid = pid_of(&root, "guest");
