@@ -268,10 +268,15 @@ impl QemuDriver {
         };
         match read() {
             Some(mut run) => {
+                // A recovery that fails (QEMU does not answer) is tried again by the next
+                // call; the other domains of the root stay usable meanwhile.
+                let attach = || Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT);
                 if let Some(job) = SaveJob::find(&dir) {
-                    let mut qemu = Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT)?
-                        .ok_or_else(not_running)?;
-                    run.status = job.recover(&dir, &mut qemu, run.status.id)?;
+                    if let Ok(Some(mut qemu)) = attach() {
+                        if let Ok(status) = job.recover(&dir, &mut qemu, run.status.id) {
+                            run.status = status;
+                        }
+                    }
                 }
                 Ok(Some(run))
             }
