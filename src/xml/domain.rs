@@ -2,7 +2,7 @@
 //! normalized as libvirt 9.0 does, and typed access to what save and restore rely on.
 
 use super::tree::{Element, SmallStr};
-use super::{devices, layout, read, report, values, write};
+use super::{devices, layout, platform, read, report, values, write};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_XML};
 use crate::abi::virErrorNumber::{
     VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_NAME, VIR_ERR_XML_ERROR, VIR_ERR_XML_INVALID_SCHEMA,
@@ -135,6 +135,9 @@ impl DomainDef {
         let max_memory_limit = memory(&root, "maxMemory", "./maxMemory[1]")?;
         memtune(&mut root)?;
         let (max_vcpus, vcpus) = vcpus(&mut root)?;
+        platform::check_cpu(&root)?;
+        platform::check_numa_cpus(&root, max_vcpus)?;
+        platform::check_features(&root)?;
         lifecycle(&mut root)?;
         clock(&mut root)?;
         boot(&mut root, hvm)?;
@@ -159,6 +162,9 @@ impl DomainDef {
                 "Memory size must be specified via <memory> or in the <numa> configuration",
             ));
         }
+        devices::reject_duplicate_controllers(
+            root.child("devices").expect("devices was inserted"),
+        )?;
         let current_memory = match current_memory {
             0 => max_memory,
             c => c.min(max_memory),

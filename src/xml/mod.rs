@@ -12,6 +12,7 @@ mod build;
 mod devices;
 mod domain;
 mod layout;
+mod platform;
 mod read;
 mod report;
 mod small_str;

@@ -1,12 +1,13 @@
 //! Graphics and video: VNC and SPICE ports and listen addresses, video models' memory,
 //! heads and primary card, and the video card libvirt adds for graphics.
 
-use crate::abi::virErrorDomain::VIR_FROM_XML;
-use crate::abi::virErrorNumber::VIR_ERR_XML_ERROR;
+use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_XML};
+use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_XML_ERROR};
 use crate::error::{Error, Result};
 use crate::xml::layout::order_attrs;
-use crate::xml::report::unsupported;
+use crate::xml::report::{enum_attr, unsupported};
 use crate::xml::tree::Element;
+use crate::xml::values;
 
 /// Attribute orders of libvirt's formatter.
 #[rustfmt::skip]
@@ -18,17 +19,54 @@ const MODEL_ATTRS: &[&str] = &[
     "type", "ram", "vram", "vram64", "vgamem", "heads", "primary",
 ];
 
-/// libvirt reads no graphics without a type.
+/// libvirt reads no graphics without a type, nor ports that are not integers.
 pub fn check(devices: &Element) -> Result<()> {
-    if devices
-        .children_named("graphics")
-        .any(|g| g.attr("type").is_none())
-    {
-        return Err(Error::new(
-            VIR_ERR_XML_ERROR,
-            VIR_FROM_XML,
-            "Missing required attribute 'type' in element 'graphics'",
-        ));
+    for g in devices.children_named("graphics") {
+        let invalid_int = |attr: &str, v: &str| {
+            Error::new(
+                VIR_ERR_XML_ERROR,
+                VIR_FROM_XML,
+                format!(
+                    "Invalid value for attribute '{attr}' in element 'graphics': '{v}'. \
+                     Expected integer value"
+                ),
+            )
+        };
+        match g.attr("type") {
+            None => {
+                return Err(Error::new(
+                    VIR_ERR_XML_ERROR,
+                    VIR_FROM_XML,
+                    "Missing required attribute 'type' in element 'graphics'",
+                ))
+            }
+            Some(kind @ ("vnc" | "rdp")) => {
+                if let Some(port) = g.attr("port").filter(|p| values::parse_i32(p).is_none()) {
+                    return Err(Error::new(
+                        VIR_ERR_INTERNAL_ERROR,
+                        VIR_FROM_DOMAIN,
+                        format!("cannot parse {kind} port {port}"),
+                    ));
+                }
+                if kind == "vnc" {
+                    if let Some(w) = g
+                        .attr("websocket")
+                        .filter(|w| values::parse_i32(w).is_none())
+                    {
+                        return Err(invalid_int("websocket", w));
+                    }
+                }
+            }
+            Some("spice") => {
+                for attr in ["port", "tlsPort"] {
+                    if let Some(v) = g.attr(attr).filter(|v| values::parse_i32(v).is_none()) {
+                        return Err(invalid_int(attr, v));
+                    }
+                }
+                enum_attr(g, "autoport", &["yes", "no"])?;
+            }
+            Some(_) => {}
+        }
     }
     Ok(())
 }

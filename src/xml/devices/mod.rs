@@ -2,6 +2,7 @@
 //! when its test driver parses a domain (no hypervisor's own defaults), class by class.
 
 mod addresses;
+mod char_sources;
 mod chardevs;
 mod controllers;
 mod disks;
@@ -14,7 +15,9 @@ mod memballoon;
 use super::layout;
 use super::tree::{Element, Node};
 use crate::error::Result;
+use crate::xml::report::xml_error;
 
+pub use controllers::reject_duplicates as reject_duplicate_controllers;
 pub use interfaces::name_interfaces;
 
 #[cfg(test)]
@@ -26,10 +29,18 @@ pub fn check(devices: &Element) -> Result<()> {
     disks::check(devices)?;
     controllers::check(devices)?;
     interfaces::check(devices)?;
+    char_sources::check(devices)?;
     display::check(devices)?;
     inputs::check(devices)?;
+    if devices
+        .children_named("hostdev")
+        .any(|h| h.attr("type").is_none())
+    {
+        return Err(xml_error("missing source address type"));
+    }
     memballoon::check(devices)?;
-    addresses::check(devices)
+    addresses::check(devices)?;
+    disks::check_targets(devices)
 }
 
 /// libvirt's completion of devices after parsing.
@@ -49,7 +60,8 @@ pub fn complete(devices: &mut Element, hvm: bool) -> Result<()> {
 pub fn validate(devices: &Element) -> Result<()> {
     disks::validate(devices)?;
     display::validate(devices)?;
-    controllers::validate(devices)
+    controllers::validate(devices)?;
+    char_sources::validate(devices)
 }
 
 /// The inactive parse forgets runtime state: aliases libvirt made up (not the user's
