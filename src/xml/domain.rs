@@ -136,7 +136,7 @@ impl DomainDef {
         memtune(&mut root)?;
         let (max_vcpus, vcpus) = vcpus(&mut root)?;
         platform::check_cpu(&root)?;
-        platform::check_numa_cpus(&root, max_vcpus)?;
+        let numa_memory = platform::check_numa(&root, max_vcpus)?;
         platform::check_features(&root)?;
         lifecycle(&mut root)?;
         clock(&mut root)?;
@@ -157,6 +157,12 @@ impl DomainDef {
         }
         let devices = root.child_or_insert("devices");
         devices::complete(devices, hvm)?;
+        // Without <memory>, the NUMA cells' memory is the guest's.
+        let max_memory = if max_memory == 0 {
+            numa_memory
+        } else {
+            max_memory
+        };
         if max_memory == 0 {
             return Err(xml_error(
                 "Memory size must be specified via <memory> or in the <numa> configuration",

@@ -3,6 +3,7 @@
 
 use super::report::{enum_attr, unsupported};
 use super::tree::Element;
+use super::values;
 use crate::abi::virErrorDomain::{VIR_FROM_CPU, VIR_FROM_DOMAIN, VIR_FROM_XML};
 use crate::abi::virErrorNumber::{
     VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_INTERNAL_ERROR, VIR_ERR_XML_ERROR,
@@ -115,12 +116,24 @@ fn enlightenments(group: &Element, known: &[&str], what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The vCPUs the guest NUMA cells hold, libvirt's first check of `<numa>`: more than the
-/// maximum vCPU count is refused.
-pub fn check_numa_cpus(root: &Element, max_vcpus: u32) -> Result<()> {
+/// The guest NUMA cells: each one's memory, then the vCPUs they hold, which libvirt
+/// refuses beyond the maximum vCPU count. Returns the cells' memory in KiB.
+pub fn check_numa(root: &Element, max_vcpus: u32) -> Result<u64> {
     let Some(numa) = root.child("cpu").and_then(|c| c.child("numa")) else {
-        return Ok(());
+        return Ok(0);
     };
+    let mut memory = 0u64;
+    for cell in numa.children_named("cell") {
+        let kib = values::parse_kib(cell.attr("memory"), cell.attr("unit"), "./@memory")?
+            .ok_or_else(|| {
+                Error::new(
+                    VIR_ERR_XML_ERROR,
+                    VIR_FROM_XML,
+                    "missing element or attribute './@memory'",
+                )
+            })?;
+        memory = memory.saturating_add(kib);
+    }
     let count: Option<u64> = numa
         .children_named("cell")
         .filter_map(|c| c.attr("cpus"))
@@ -133,7 +146,7 @@ pub fn check_numa_cpus(root: &Element, max_vcpus: u32) -> Result<()> {
             "Number of CPUs in <numa> exceeds the <vcpu> count",
         ));
     }
-    Ok(())
+    Ok(memory)
 }
 
 /// Highest CPU number counted; a larger one leaves the list to libvirt's other checks.

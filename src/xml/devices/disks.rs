@@ -175,6 +175,17 @@ pub fn validate(devices: &Element) -> Result<()> {
             .unwrap_or_default();
         let internal =
             |message: String| Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_DOMAIN, message);
+        if device == "lun" {
+            validate_lun(disk)?;
+        }
+        let address = disk.child("address").and_then(|a| a.attr("type"));
+        if let Some(kind) = address.filter(|&t| t != "drive") {
+            if matches!(bus, "ide" | "fdc" | "scsi" | "sata") {
+                return Err(unsupported(format!(
+                    "Invalid address type '{kind}' for the disk '{dev}' with the bus type '{bus}'"
+                )));
+            }
+        }
         if device == "floppy" && bus != "fdc" {
             return Err(internal(format!(
                 "Invalid bus type '{bus}' for floppy disk"
@@ -206,6 +217,33 @@ pub fn validate(devices: &Element) -> Result<()> {
                 source(b)
             )));
         }
+    }
+    Ok(())
+}
+
+/// A LUN passes SCSI commands through: libvirt wants a block device, a volume or an iSCSI
+/// target, in raw format.
+fn validate_lun(disk: &Element) -> Result<()> {
+    match disk.attr("type") {
+        Some("network") => {
+            let protocol = disk.child("source").and_then(|s| s.attr("protocol"));
+            if protocol != Some("iscsi") {
+                return Err(unsupported(format!(
+                    "disk device='lun' is not supported for protocol='{}'",
+                    protocol.unwrap_or("none")
+                )));
+            }
+        }
+        Some("block" | "volume") => {}
+        _ => {
+            return Err(unsupported(
+                "disk device='lun' is only valid for block type disk source",
+            ))
+        }
+    }
+    let format = disk.child("driver").and_then(|d| d.attr("type"));
+    if !matches!(format, None | Some("raw" | "aio")) {
+        return Err(unsupported("disk device 'lun' must use 'raw' format"));
     }
     Ok(())
 }

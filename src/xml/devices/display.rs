@@ -90,11 +90,16 @@ pub fn complete(devices: &mut Element, hvm: bool) {
     if hvm && devices.child("graphics").is_some() && devices.child("video").is_none() {
         devices.push(Element::new("video"));
     }
+    // The first card is the primary one unless the document names one (two are refused).
+    let named_primary = devices
+        .children_named("video")
+        .any(|v| v.child("model").and_then(|m| m.attr("primary")) == Some("yes"));
     for (i, video) in devices.children_named_mut("video").enumerate() {
         if video.child("model").is_none() {
             video.prepend(Element::new("model").with_attr("type", "cirrus"));
         }
-        video_model(video.child_mut("model").expect("inserted above"), i == 0);
+        let primary = i == 0 && !named_primary;
+        video_model(video.child_mut("model").expect("inserted above"), primary);
     }
 }
 
@@ -107,6 +112,26 @@ pub fn validate(devices: &Element) -> Result<()> {
         return Err(unsupported(
             "a 'none' video type must be the only video device defined for the domain",
         ));
+    }
+    let models: Vec<&Element> = devices
+        .children_named("video")
+        .filter_map(|v| v.child("model"))
+        .collect();
+    for model in models.iter().filter(|m| m.attr("type") != Some("qxl")) {
+        for attr in ["ram", "vram64", "vgamem"] {
+            if model
+                .attr(attr)
+                .and_then(values::parse_u64)
+                .is_some_and(|n| n != 0)
+            {
+                return Err(unsupported(format!(
+                    "{attr} attribute only supported for video type qxl"
+                )));
+            }
+        }
+    }
+    if models.iter().filter(|m| m.attr("primary") == Some("yes")).count() > 1 {
+        return Err(unsupported("Only one primary video device is supported"));
     }
     Ok(())
 }
@@ -151,6 +176,9 @@ fn listen(g: &mut Element, default: &str) {
 
 /// A model's default video memory (KiB) and heads; the first card is the primary one.
 fn video_model(model: &mut Element, first: bool) {
+    if model.attr("type").is_none() {
+        model.set_attr("type", "cirrus");
+    }
     let (ram, vram) = match model.attr("type").unwrap_or_default() {
         "none" => return,
         "vga" | "cirrus" | "vmvga" | "bochs" => (None, Some("16384")),
