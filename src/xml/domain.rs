@@ -2,7 +2,7 @@
 //! normalized as libvirt 9.0 does, and typed access to what save and restore rely on.
 
 use super::tree::{Element, SmallStr};
-use super::{devices, layout, platform, read, report, values, write};
+use super::{boot, devices, layout, platform, read, report, values, write};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_XML};
 use crate::abi::virErrorNumber::{
     VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_NAME, VIR_ERR_XML_ERROR, VIR_ERR_XML_INVALID_SCHEMA,
@@ -141,6 +141,7 @@ impl DomainDef {
         lifecycle(&mut root)?;
         clock(&mut root)?;
         boot(&mut root, hvm)?;
+        boot::check_menu(&root)?;
         let devices = root.child_or_insert("devices");
         devices::check(devices)?;
         if let Some(driver) = driver {
@@ -171,6 +172,9 @@ impl DomainDef {
         devices::reject_duplicate_controllers(
             root.child("devices").expect("devices was inserted"),
         )?;
+        if hvm {
+            boot::check_order(&root)?;
+        }
         let current_memory = match current_memory {
             0 => max_memory,
             c => c.min(max_memory),
@@ -185,6 +189,7 @@ impl DomainDef {
         if name.contains('/') {
             return Err(xml_error(format!("name {name} cannot contain '/'")));
         }
+        boot::validate_menu(&root)?;
         devices::validate(root.child("devices").expect("devices was inserted"))?;
         if let Some(driver) = driver {
             driver.devices(&mut root)?;

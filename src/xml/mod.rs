@@ -8,6 +8,7 @@
 //! whether a replacement definition keeps what the guest sees (`abi`).
 
 mod abi;
+mod boot;
 mod build;
 mod devices;
 mod domain;

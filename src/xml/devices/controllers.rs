@@ -2,8 +2,8 @@
 //! adds for devices that need one, and where smart cards sit.
 
 use super::insertion;
-use crate::abi::virErrorDomain::VIR_FROM_XML;
-use crate::abi::virErrorNumber::VIR_ERR_XML_ERROR;
+use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_XML};
+use crate::abi::virErrorNumber::{VIR_ERR_XML_DETAIL, VIR_ERR_XML_ERROR};
 use crate::error::{Error, Result};
 use crate::xml::report::{enum_attr, unsupported, xml_error};
 use crate::xml::tree::{Element, SmallStr};
@@ -42,6 +42,7 @@ fn kind(controller: &Element) -> &str {
 }
 
 pub fn check(devices: &Element) -> Result<()> {
+    let (mut usb_none, mut usb_other) = (false, false);
     for controller in devices.children_named("controller") {
         enum_attr(controller, "type", TYPES)?;
         if let Some(model) = controller.attr("model") {
@@ -70,8 +71,28 @@ pub fn check(devices: &Element) -> Result<()> {
                 Some(_) => {}
             }
         }
+        // A USB controller of model none disables USB: it must be the only one.
+        if kind(controller) == "usb" {
+            let none = controller.attr("model") == Some("none");
+            if usb_none || (none && usb_other) {
+                return Err(Error::new(
+                    VIR_ERR_XML_DETAIL,
+                    VIR_FROM_DOMAIN,
+                    "Can't add another USB controller: USB is disabled for this domain",
+                ));
+            }
+            usb_none = none;
+            usb_other |= !none;
+        }
     }
     Ok(())
+}
+
+/// Whether the document disables USB with a controller of model none.
+pub fn usb_disabled(devices: &Element) -> bool {
+    devices
+        .children_named("controller")
+        .any(|c| kind(c) == "usb" && c.attr("model") == Some("none"))
 }
 
 /// libvirt's refusal of two controllers of one type with one index (USB excepted), checked

@@ -130,7 +130,12 @@ pub fn validate(devices: &Element) -> Result<()> {
             }
         }
     }
-    if models.iter().filter(|m| m.attr("primary") == Some("yes")).count() > 1 {
+    if models
+        .iter()
+        .filter(|m| m.attr("primary") == Some("yes"))
+        .count()
+        > 1
+    {
         return Err(unsupported("Only one primary video device is supported"));
     }
     Ok(())

@@ -15,7 +15,7 @@ mod memballoon;
 use super::layout;
 use super::tree::{Element, Node};
 use crate::error::Result;
-use crate::xml::report::xml_error;
+use crate::xml::report::{unsupported, xml_error};
 
 pub use controllers::reject_duplicates as reject_duplicate_controllers;
 pub use interfaces::name_interfaces;
@@ -31,7 +31,8 @@ pub fn check(devices: &Element) -> Result<()> {
     interfaces::check(devices)?;
     char_sources::check(devices)?;
     display::check(devices)?;
-    inputs::check(devices)?;
+    let usb_disabled = controllers::usb_disabled(devices);
+    inputs::check(devices, usb_disabled)?;
     if devices
         .children_named("hostdev")
         .any(|h| h.attr("type").is_none())
@@ -39,6 +40,15 @@ pub fn check(devices: &Element) -> Result<()> {
         return Err(xml_error("missing source address type"));
     }
     memballoon::check(devices)?;
+    if usb_disabled
+        && devices
+            .children_named("hub")
+            .any(|h| h.attr("type") == Some("usb"))
+    {
+        return Err(unsupported(
+            "Can't add USB hub: USB is disabled for this domain",
+        ));
+    }
     addresses::check(devices)?;
     disks::check_targets(devices)
 }
