@@ -7,6 +7,7 @@ mod chardevs;
 mod controllers;
 mod disks;
 mod display;
+mod hostdevs;
 mod inputs;
 mod insertion;
 mod interfaces;
@@ -15,7 +16,7 @@ mod memballoon;
 use super::layout;
 use super::tree::{Element, Node};
 use crate::error::Result;
-use crate::xml::report::{unsupported, xml_error};
+use crate::xml::report::unsupported;
 
 pub use controllers::reject_duplicates as reject_duplicate_controllers;
 pub use interfaces::name_interfaces;
@@ -33,12 +34,7 @@ pub fn check(devices: &Element) -> Result<()> {
     display::check(devices)?;
     let usb_disabled = controllers::usb_disabled(devices);
     inputs::check(devices, usb_disabled)?;
-    if devices
-        .children_named("hostdev")
-        .any(|h| h.attr("type").is_none())
-    {
-        return Err(xml_error("missing source address type"));
-    }
+    hostdevs::check(devices)?;
     memballoon::check(devices)?;
     if usb_disabled
         && devices
@@ -69,6 +65,7 @@ pub fn complete(devices: &mut Element, hvm: bool) -> Result<()> {
 /// libvirt's validation of devices.
 pub fn validate(devices: &Element) -> Result<()> {
     disks::validate(devices)?;
+    hostdevs::validate(devices)?;
     display::validate(devices)?;
     controllers::validate(devices)?;
     char_sources::validate(devices)
