@@ -5,7 +5,7 @@ use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_XML};
 use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_XML_ERROR};
 use crate::error::{Error, Result};
 use crate::xml::layout::order_attrs;
-use crate::xml::report::{enum_attr, unsupported};
+use crate::xml::report::{enum_attr, unsupported, xml_error};
 use crate::xml::tree::Element;
 use crate::xml::values;
 
@@ -41,6 +41,7 @@ pub fn check(devices: &Element) -> Result<()> {
                 ))
             }
             Some(kind @ ("vnc" | "rdp")) => {
+                listens(g, kind)?;
                 if let Some(port) = g.attr("port").filter(|p| values::parse_i32(p).is_none()) {
                     return Err(Error::new(
                         VIR_ERR_INTERNAL_ERROR,
@@ -58,6 +59,7 @@ pub fn check(devices: &Element) -> Result<()> {
                 }
             }
             Some("spice") => {
+                listens(g, "spice")?;
                 for attr in ["port", "tlsPort"] {
                     if let Some(v) = g.attr(attr).filter(|v| values::parse_i32(v).is_none()) {
                         return Err(invalid_int(attr, v));
@@ -66,6 +68,47 @@ pub fn check(devices: &Element) -> Result<()> {
                 enum_attr(g, "autoport", &["yes", "no"])?;
             }
             Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The `<listen>` elements of VNC, RDP and SPICE graphics; the first must agree with the
+/// `listen` and `socket` attributes of old.
+fn listens(g: &Element, kind: &str) -> Result<()> {
+    for (i, listen) in g.children_named("listen").enumerate() {
+        let Some(t) = enum_attr(listen, "type", &["none", "address", "network", "socket"])? else {
+            return Err(Error::new(
+                VIR_ERR_XML_ERROR,
+                VIR_FROM_XML,
+                "Missing required attribute 'type' in element 'listen'",
+            ));
+        };
+        if matches!(t, "socket" | "none") && !matches!(kind, "vnc" | "spice") {
+            return Err(unsupported(format!(
+                "listen type '{t}' is not available for graphics type '{kind}'"
+            )));
+        }
+        for (attr, compat, of) in [
+            ("address", "listen", "address"),
+            ("socket", "socket", "socket"),
+        ] {
+            let given = (listen.attr(attr), g.attr(compat));
+            if let (true, Some(own), Some(old)) = (i == 0 && t == of, given.0, given.1) {
+                if own != old {
+                    return Err(unsupported(format!(
+                        "graphics '{compat}' attribute '{old}' must match '{attr}' \
+                         attribute of first listen element (found '{own}')"
+                    )));
+                }
+            }
+        }
+        for attr in ["network", "socket"] {
+            if listen.attr(attr).is_some_and(|v| !v.is_empty()) && t != attr {
+                return Err(xml_error(format!(
+                    "'{attr}' attribute is valid only for listen type '{attr}'"
+                )));
+            }
         }
     }
     Ok(())
@@ -104,6 +147,18 @@ pub fn complete(devices: &mut Element, hvm: bool) {
 }
 
 pub fn validate(devices: &Element) -> Result<()> {
+    let listens = devices
+        .children_named("graphics")
+        .flat_map(|g| g.children_named("listen"));
+    for listen in listens {
+        if listen.attr("type") == Some("network")
+            && listen.attr("network").is_none_or(str::is_empty)
+        {
+            return Err(xml_error(
+                "'network' attribute is required for listen type 'network'",
+            ));
+        }
+    }
     let models: Vec<Option<&str>> = devices
         .children_named("video")
         .map(|v| v.child("model").and_then(|m| m.attr("type")))
