@@ -133,6 +133,8 @@ pub fn check_numa(root: &Element, max_vcpus: u32) -> Result<u64> {
                 )
             })?;
         memory = memory.saturating_add(kib);
+        enum_attr(cell, "memAccess", &["shared", "private"])?;
+        enum_attr(cell, "discard", &["yes", "no"])?;
     }
     let count: Option<u64> = numa
         .children_named("cell")

@@ -176,8 +176,18 @@ pub fn complete(devices: &mut Element) {
     }
 }
 
-/// libvirt refuses USB redirection without a USB controller.
+/// libvirt refuses an address on a PCI root, and USB redirection without a USB controller.
 pub fn validate(devices: &Element) -> Result<()> {
+    let roots = devices
+        .children_named("controller")
+        .filter(|c| kind(c) == "pci" && matches!(c.attr("model"), Some("pci-root" | "pcie-root")));
+    for root in roots {
+        if root.child("address").is_some() {
+            return Err(unsupported(
+                "pci-root and pcie-root controllers should not have an address",
+            ));
+        }
+    }
     let has_usb = devices
         .children_named("controller")
         .any(|c| c.attr("type") == Some("usb") && c.attr("model") != Some("none"));

@@ -185,6 +185,13 @@ pub fn validate(devices: &Element) -> Result<()> {
             }
         }
     }
+    let ramfb = devices.children_named("video").any(|v| {
+        v.child("model").and_then(|m| m.attr("type")) == Some("ramfb")
+            && v.child("address").is_some()
+    });
+    if ramfb {
+        return Err(unsupported("address not supported for video type ramfb"));
+    }
     if models
         .iter()
         .filter(|m| m.attr("primary") == Some("yes"))

@@ -16,7 +16,7 @@ mod memballoon;
 use super::layout;
 use super::tree::{Element, Node};
 use crate::error::Result;
-use crate::xml::report::unsupported;
+use crate::xml::report::{unsupported, xml_error};
 
 pub use controllers::reject_duplicates as reject_duplicate_controllers;
 pub use interfaces::name_interfaces;
@@ -36,6 +36,13 @@ pub fn check(devices: &Element) -> Result<()> {
     inputs::check(devices, usb_disabled)?;
     hostdevs::check(devices)?;
     memballoon::check(devices)?;
+    for tpm in devices.children_named("tpm") {
+        match tpm.children_named("backend").count() {
+            0 => return Err(xml_error("missing TPM device backend")),
+            1 => {}
+            _ => return Err(xml_error("only one TPM backend is supported")),
+        }
+    }
     if usb_disabled
         && devices
             .children_named("hub")
@@ -44,6 +51,13 @@ pub fn check(devices: &Element) -> Result<()> {
         return Err(unsupported(
             "Can't add USB hub: USB is disabled for this domain",
         ));
+    }
+    // An interrupt-capable shared memory device needs a server to signal it.
+    if devices
+        .children_named("shmem")
+        .any(|s| s.child("msi").is_some() && s.child("server").is_none())
+    {
+        return Err(xml_error("msi option is only supported with a server"));
     }
     addresses::check(devices)?;
     disks::check_targets(devices)
