@@ -2,7 +2,7 @@
 //! normalized as libvirt 9.0 does, and typed access to what save and restore rely on.
 
 use super::tree::{Element, SmallStr};
-use super::{devices, layout, read, report, values, write};
+use super::{boot, devices, layout, platform, read, report, values, write};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_XML};
 use crate::abi::virErrorNumber::{
     VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_NAME, VIR_ERR_XML_ERROR, VIR_ERR_XML_INVALID_SCHEMA,
@@ -135,9 +135,13 @@ impl DomainDef {
         let max_memory_limit = memory(&root, "maxMemory", "./maxMemory[1]")?;
         memtune(&mut root)?;
         let (max_vcpus, vcpus) = vcpus(&mut root)?;
+        platform::check_cpu(&root)?;
+        let numa_memory = platform::check_numa(&root, max_vcpus)?;
+        platform::check_features(&root)?;
         lifecycle(&mut root)?;
         clock(&mut root)?;
         boot(&mut root, hvm)?;
+        boot::check_menu(&root)?;
         let devices = root.child_or_insert("devices");
         devices::check(devices)?;
         if let Some(driver) = driver {
@@ -154,10 +158,22 @@ impl DomainDef {
         }
         let devices = root.child_or_insert("devices");
         devices::complete(devices, hvm)?;
+        // Without <memory>, the NUMA cells' memory is the guest's.
+        let max_memory = if max_memory == 0 {
+            numa_memory
+        } else {
+            max_memory
+        };
         if max_memory == 0 {
             return Err(xml_error(
                 "Memory size must be specified via <memory> or in the <numa> configuration",
             ));
+        }
+        devices::reject_duplicate_controllers(
+            root.child("devices").expect("devices was inserted"),
+        )?;
+        if hvm {
+            boot::check_order(&root)?;
         }
         let current_memory = match current_memory {
             0 => max_memory,
@@ -173,6 +189,7 @@ impl DomainDef {
         if name.contains('/') {
             return Err(xml_error(format!("name {name} cannot contain '/'")));
         }
+        boot::validate_menu(&root)?;
         devices::validate(root.child("devices").expect("devices was inserted"))?;
         if let Some(driver) = driver {
             driver.devices(&mut root)?;

@@ -8,10 +8,12 @@
 //! whether a replacement definition keeps what the guest sees (`abi`).
 
 mod abi;
+mod boot;
 mod build;
 mod devices;
 mod domain;
 mod layout;
+mod platform;
 mod read;
 mod report;
 mod small_str;

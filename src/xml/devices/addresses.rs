@@ -26,9 +26,16 @@ const NUMBERS: &[(&str, &[&str], u32)] = &[
     ("dimm", &["slot"], 10),
 ];
 
-/// Checks the `<address>` of every device.
+/// Checks the `<address>` of every device, and the PCI address a PCI host device names
+/// in its `<source>` (read as PCI whatever its type attribute says).
 pub fn check(devices: &Element) -> Result<()> {
     for dev in devices.elements() {
+        let pci_source = (dev.name == "hostdev" && dev.attr("type") == Some("pci"))
+            .then(|| dev.child("source")?.child("address"))
+            .flatten();
+        if let Some(address) = pci_source {
+            check_numbers(address, "pci")?;
+        }
         if let Some(address) = dev.child("address") {
             check_one(address)?;
         }
@@ -54,6 +61,11 @@ fn check_one(address: &Element) -> Result<()> {
             "virtio-s390 bus doesn't have an address",
         ));
     }
+    check_numbers(address, kind)
+}
+
+/// The numbers of an address of type `kind`, and a PCI address's ranges.
+fn check_numbers(address: &Element, kind: &str) -> Result<()> {
     let Some(&(_, names, base)) = NUMBERS.iter().find(|(t, _, _)| *t == kind) else {
         return Ok(());
     };

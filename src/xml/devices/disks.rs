@@ -5,7 +5,7 @@ use super::{controllers, insertion};
 use crate::abi::virErrorDomain::VIR_FROM_DOMAIN;
 use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_SOURCE, VIR_ERR_NO_TARGET};
 use crate::error::{Error, Result};
-use crate::xml::report::{enum_attr, xml_error};
+use crate::xml::report::{enum_attr, unsupported, xml_error};
 use crate::xml::tree::{Element, SmallStr};
 use crate::xml::values;
 
@@ -30,18 +30,43 @@ const BUS_BY_PREFIX: &[(&str, &str)] = &[
 /// Highest drive controller index libvirt is asked to fill in below.
 const MAX_CONTROLLER: u64 = 255;
 
-/// What libvirt checks while reading a disk.
+/// Disk image formats libvirt knows for `<driver type>`.
+#[rustfmt::skip]
+const FORMATS: &[&str] = &[
+    "raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd", "ploop", "cow",
+    "qcow", "qcow2", "qed", "vmdk",
+    "aio", // Xen's old name for raw
+];
+
+/// What libvirt checks while reading disks.
 pub fn check(devices: &Element) -> Result<()> {
     for disk in devices.children_named("disk") {
         enum_attr(disk, "type", TYPES)?;
         enum_attr(disk, "device", DEVICES)?;
-        let Some(target) = disk.child("target").filter(|t| t.attr("dev").is_some()) else {
-            return Err(match source_path(disk) {
+        if let Some(target) = disk.child("target") {
+            enum_attr(target, "bus", BUSES)?;
+        }
+        if let Some(format) = disk.child("driver").and_then(|d| d.attr("type")) {
+            if !FORMATS.contains(&format) {
+                return Err(unsupported(format!(
+                    "unknown driver format value '{format}'"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A disk without target: libvirt's first validation of a disk, but virshim completes
+/// nothing without one, so it is checked once every device is read.
+pub fn check_targets(devices: &Element) -> Result<()> {
+    for disk in devices.children_named("disk") {
+        if disk.child("target").and_then(|t| t.attr("dev")).is_none() {
+            return Err(match source_name(disk) {
                 Some(path) => Error::new(VIR_ERR_NO_TARGET, VIR_FROM_DOMAIN, path),
                 None => Error::bare(VIR_ERR_NO_TARGET, VIR_FROM_DOMAIN),
             });
-        };
-        enum_attr(target, "bus", BUSES)?;
+        }
     }
     Ok(())
 }
@@ -150,6 +175,17 @@ pub fn validate(devices: &Element) -> Result<()> {
             .unwrap_or_default();
         let internal =
             |message: String| Error::new(VIR_ERR_INTERNAL_ERROR, VIR_FROM_DOMAIN, message);
+        if device == "lun" {
+            validate_lun(disk)?;
+        }
+        let address = disk.child("address").and_then(|a| a.attr("type"));
+        if let Some(kind) = address.filter(|&t| t != "drive") {
+            if matches!(bus, "ide" | "fdc" | "scsi" | "sata") {
+                return Err(unsupported(format!(
+                    "Invalid address type '{kind}' for the disk '{dev}' with the bus type '{bus}'"
+                )));
+            }
+        }
         if device == "floppy" && bus != "fdc" {
             return Err(internal(format!(
                 "Invalid bus type '{bus}' for floppy disk"
@@ -185,20 +221,68 @@ pub fn validate(devices: &Element) -> Result<()> {
     Ok(())
 }
 
+/// A LUN passes SCSI commands through: libvirt wants a block device, a volume or an iSCSI
+/// target, in raw format.
+fn validate_lun(disk: &Element) -> Result<()> {
+    match disk.attr("type") {
+        Some("network") => {
+            let protocol = disk.child("source").and_then(|s| s.attr("protocol"));
+            if protocol != Some("iscsi") {
+                return Err(unsupported(format!(
+                    "disk device='lun' is not supported for protocol='{}'",
+                    protocol.unwrap_or("none")
+                )));
+            }
+        }
+        Some("block" | "volume") => {}
+        _ => {
+            return Err(unsupported(
+                "disk device='lun' is only valid for block type disk source",
+            ))
+        }
+    }
+    let format = disk.child("driver").and_then(|d| d.attr("type"));
+    if !matches!(format, None | Some("raw" | "aio")) {
+        return Err(unsupported("disk device 'lun' must use 'raw' format"));
+    }
+    Ok(())
+}
+
 fn target_dev(disk: &Element) -> &str {
     disk.child("target")
         .and_then(|t| t.attr("dev"))
         .unwrap_or_default()
 }
 
-/// The path, device, directory or name of a disk's source, as libvirt names a disk.
+/// The path, device, directory or name of a disk's source, as libvirt names a disk: the
+/// attribute its type reads (a disk without type is a file).
 fn source_path(disk: &Element) -> Option<String> {
-    let source = disk.child("source")?;
-    ["file", "dev", "dir", "name", "volume"]
-        .iter()
-        .find_map(|a| source.attr(a))
+    let attr = match disk.attr("type") {
+        None | Some("file") => "file",
+        Some("block") => "dev",
+        Some("dir") => "dir",
+        Some("network") => "name",
+        _ => return None,
+    };
+    disk.child("source")?
+        .attr(attr)
         .filter(|p| !p.is_empty())
         .map(str::to_owned)
+}
+
+/// How libvirt names a disk without target: its source path, or its volume.
+fn source_name(disk: &Element) -> Option<String> {
+    let source = disk.child("source")?;
+    match (
+        disk.attr("type"),
+        source.attr("pool"),
+        source.attr("volume"),
+    ) {
+        (Some("volume"), Some(pool), Some(volume)) => {
+            Some(format!("pool = '{pool}', volume = '{volume}'"))
+        }
+        _ => source_path(disk),
+    }
 }
 
 fn has_source(disk: &Element) -> bool {

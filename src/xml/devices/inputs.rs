@@ -11,7 +11,8 @@ const TYPES: &[&str] = &["mouse", "tablet", "keyboard", "passthrough", "evdev"];
 const MODELS: &[&str] = &["virtio", "virtio-transitional", "virtio-non-transitional"];
 const BUSES: &[&str] = &["ps2", "usb", "xen", "parallels", "virtio", "none"];
 
-pub fn check(devices: &Element) -> Result<()> {
+/// `usb_disabled`: a USB controller of model none disables USB input devices.
+pub fn check(devices: &Element, usb_disabled: bool) -> Result<()> {
     for input in devices.children_named("input") {
         let Some(kind) = input.attr("type") else {
             return Err(Error::new(
@@ -28,6 +29,15 @@ pub fn check(devices: &Element) -> Result<()> {
         }
         if let Some(bus) = input.attr("bus").filter(|b| !BUSES.contains(b)) {
             return Err(unsupported(format!("unknown input bus type '{bus}'")));
+        }
+        // A tablet's bus is USB unless given.
+        let bus = input
+            .attr("bus")
+            .unwrap_or(if kind == "tablet" { "usb" } else { "ps2" });
+        if usb_disabled && bus == "usb" {
+            return Err(unsupported(
+                "Can't add USB input device. USB bus is disabled",
+            ));
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::xml::layout;
-use crate::xml::report::{enum_attr, xml_error};
+use crate::xml::report::{enum_attr, invalid_uint_attr, xml_error};
 use crate::xml::tree::Element;
 use crate::xml::values;
 
@@ -37,6 +37,33 @@ pub fn check(devices: &Element) -> Result<()> {
                 )));
             }
         }
+        virtio_driver(net)?;
+    }
+    Ok(())
+}
+
+/// The `<driver>` options libvirt reads for a virtio interface (not a host device).
+fn virtio_driver(net: &Element) -> Result<()> {
+    let model = net.child("model").and_then(|m| m.attr("type"));
+    let virtio = matches!(
+        model,
+        Some("virtio" | "virtio-transitional" | "virtio-non-transitional")
+    );
+    let Some(driver) = net
+        .child("driver")
+        .filter(|_| virtio && net.attr("type") != Some("hostdev"))
+    else {
+        return Ok(());
+    };
+    enum_attr(driver, "name", &["qemu", "vhost"])?;
+    enum_attr(driver, "txmode", &["iothread", "timer"])?;
+    enum_attr(driver, "ioeventfd", &["on", "off"])?;
+    enum_attr(driver, "event_idx", &["on", "off"])?;
+    if let Some(q) = driver
+        .attr("queues")
+        .filter(|q| values::parse_u32(q).is_none())
+    {
+        return Err(invalid_uint_attr("driver", "queues", q));
     }
     Ok(())
 }

@@ -2,10 +2,12 @@
 //! when its test driver parses a domain (no hypervisor's own defaults), class by class.
 
 mod addresses;
+mod char_sources;
 mod chardevs;
 mod controllers;
 mod disks;
 mod display;
+mod hostdevs;
 mod inputs;
 mod insertion;
 mod interfaces;
@@ -14,7 +16,9 @@ mod memballoon;
 use super::layout;
 use super::tree::{Element, Node};
 use crate::error::Result;
+use crate::xml::report::{unsupported, xml_error};
 
+pub use controllers::reject_duplicates as reject_duplicate_controllers;
 pub use interfaces::name_interfaces;
 
 #[cfg(test)]
@@ -26,10 +30,37 @@ pub fn check(devices: &Element) -> Result<()> {
     disks::check(devices)?;
     controllers::check(devices)?;
     interfaces::check(devices)?;
+    char_sources::check(devices)?;
     display::check(devices)?;
-    inputs::check(devices)?;
+    let usb_disabled = controllers::usb_disabled(devices);
+    inputs::check(devices, usb_disabled)?;
+    hostdevs::check(devices)?;
     memballoon::check(devices)?;
-    addresses::check(devices)
+    for tpm in devices.children_named("tpm") {
+        match tpm.children_named("backend").count() {
+            0 => return Err(xml_error("missing TPM device backend")),
+            1 => {}
+            _ => return Err(xml_error("only one TPM backend is supported")),
+        }
+    }
+    if usb_disabled
+        && devices
+            .children_named("hub")
+            .any(|h| h.attr("type") == Some("usb"))
+    {
+        return Err(unsupported(
+            "Can't add USB hub: USB is disabled for this domain",
+        ));
+    }
+    // An interrupt-capable shared memory device needs a server to signal it.
+    if devices
+        .children_named("shmem")
+        .any(|s| s.child("msi").is_some() && s.child("server").is_none())
+    {
+        return Err(xml_error("msi option is only supported with a server"));
+    }
+    addresses::check(devices)?;
+    disks::check_targets(devices)
 }
 
 /// libvirt's completion of devices after parsing.
@@ -48,8 +79,10 @@ pub fn complete(devices: &mut Element, hvm: bool) -> Result<()> {
 /// libvirt's validation of devices.
 pub fn validate(devices: &Element) -> Result<()> {
     disks::validate(devices)?;
+    hostdevs::validate(devices)?;
     display::validate(devices)?;
-    controllers::validate(devices)
+    controllers::validate(devices)?;
+    char_sources::validate(devices)
 }
 
 /// The inactive parse forgets runtime state: aliases libvirt made up (not the user's
