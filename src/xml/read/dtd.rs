@@ -36,6 +36,11 @@ impl Entities {
 
 /// Reads `<!DOCTYPE ...>`, which starts at byte `at` of the document.
 pub(super) fn parse(decl: &str, at: usize) -> Parsed<Entities> {
+    // quick-xml takes `<!doctype` in any case, and reports a cut one as one; libxml2 takes
+    // only `<!DOCTYPE` for a declaration, and anything else after `<!` for a bad tag.
+    if !decl.starts_with("<!DOCTYPE") {
+        return Err(Malformed::new("StartTag: invalid element name", at + 1));
+    }
     let mut s = Scan {
         text: decl,
         pos: "<!DOCTYPE".len(),
@@ -74,7 +79,7 @@ impl<'a> Scan<'a> {
     }
 
     fn rest(&self) -> &'a str {
-        &self.text[self.pos..]
+        self.text.get(self.pos..).unwrap_or_default()
     }
 
     fn peek(&self) -> Option<u8> {
