@@ -2,19 +2,46 @@
 //! name the same host device.
 
 use crate::error::Result;
-use crate::xml::report::xml_error;
+use crate::xml::report::{unsupported, xml_error};
 use crate::xml::tree::Element;
 use crate::xml::values;
 
-/// libvirt reads no host device without a type.
+/// Source types of host devices in each mode.
+const SUBSYSTEM_TYPES: &[&str] = &["usb", "pci", "scsi", "scsi_host", "mdev"];
+const CAPABILITY_TYPES: &[&str] = &["storage", "misc", "net"];
+
+/// libvirt reads no host device without a known mode and a source type of that mode.
 pub fn check(devices: &Element) -> Result<()> {
-    if devices
-        .children_named("hostdev")
-        .any(|h| h.attr("type").is_none())
-    {
-        return Err(xml_error("missing source address type"));
+    for hostdev in devices.children_named("hostdev") {
+        let types = match hostdev.attr("mode").unwrap_or("subsystem") {
+            "subsystem" => SUBSYSTEM_TYPES,
+            "capabilities" => CAPABILITY_TYPES,
+            mode => return Err(unsupported(format!("unknown hostdev mode '{mode}'"))),
+        };
+        source_type(hostdev.attr("type"), types)?;
     }
     Ok(())
+}
+
+/// The source type of a host device, or of an interface of type hostdev (its source
+/// address's type): required, and one of `types`.
+fn source_type(kind: Option<&str>, types: &[&str]) -> Result<()> {
+    match kind {
+        None => Err(xml_error("missing source address type")),
+        Some(t) if !types.contains(&t) => Err(unsupported(format!(
+            "unknown host device source address type '{t}'"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// An interface of type hostdev names a subsystem host device by its source address.
+pub fn check_interface(net: &Element) -> Result<()> {
+    let kind = net
+        .child("source")
+        .and_then(|s| s.child("address"))
+        .and_then(|a| a.attr("type"));
+    source_type(kind, SUBSYSTEM_TYPES)
 }
 
 /// Two host devices naming the same host device are refused.

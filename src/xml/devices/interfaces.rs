@@ -37,6 +37,9 @@ pub fn check(devices: &Element) -> Result<()> {
                 )));
             }
         }
+        if kind == Some("hostdev") {
+            super::hostdevs::check_interface(net)?;
+        }
         virtio_driver(net)?;
     }
     Ok(())
