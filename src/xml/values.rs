@@ -184,6 +184,8 @@ pub fn generate_mac() -> [u8; 6] {
 
 /// The drive index libvirt's `virDiskNameToIndex` gives a target name ("vdb" → 1,
 /// "sdaa" → 26): letters after a known prefix, optionally followed by partition digits.
+/// libvirt keeps it in an `int`: a longer name is no name (libvirt overflows, and then
+/// spins adding controllers for a drive address it cannot use).
 pub fn disk_index(name: &str) -> Option<u64> {
     let rest = ["fd", "hd", "vd", "sd", "xvd", "ubd"]
         .iter()
@@ -204,6 +206,7 @@ pub fn disk_index(name: &str) -> Option<u64> {
             };
             base.checked_add(digit)
         })
+        .filter(|&index| index <= i32::MAX as u64)
 }
 
 #[cfg(test)]
@@ -329,6 +332,9 @@ mod tests {
         assert_eq!(disk_index("sdaa"), Some(26));
         assert_eq!(disk_index("xvdb1"), Some(1));
         assert_eq!(disk_index("xyz"), None);
+        assert_eq!(disk_index("sdfxshrxx"), Some(2_147_483_647));
+        assert_eq!(disk_index("sdfxshrxy"), None, "beyond libvirt's int");
+        assert_eq!(disk_index("sdparallelb"), None);
         assert_eq!(disk_index("vda1x"), None);
     }
 }
