@@ -124,10 +124,13 @@ def qmp_streams():
 
 
 def write(target, files):
+    """Writes the corpus of `target` afresh; inputs that fuzzing found crashing (named
+    crash-*, copied in from fuzz/artifacts/) stay, to be replayed."""
     out = CORPUS / target
+    found = {p.name: p.read_bytes() for p in out.glob("crash-*")} if out.is_dir() else {}
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    for name, data in files.items():
+    for name, data in {**found, **files}.items():
         (out / name).write_bytes(data)
 
 
