@@ -118,7 +118,14 @@ impl Element {
         self.elements().filter(move |e| e.name == name)
     }
 
+    /// Appends `child`. Blank text that was all the element held goes: it was the layout
+    /// of an empty element, which the writer lays out anew once there are children.
     pub fn push(&mut self, child: Element) {
+        let blank =
+            |n: &Node| matches!(n, Node::Text(t) if t.bytes().all(|b| b.is_ascii_whitespace()));
+        if self.children.iter().all(blank) {
+            self.children.clear();
+        }
         self.children.push(Node::Element(child));
     }
 
