@@ -39,11 +39,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Opens `path` for reading without waiting for a FIFO's writer: a FIFO nobody writes
 /// reads as empty at once instead of hanging the call.
 pub fn open_read(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    blocking(file)
+    open_without_waiting(OpenOptions::new().read(true), path)
 }
 
 /// Where a write to `path` goes, checked as libvirt's `open(O_WRONLY|O_CREAT|O_TRUNC)`
@@ -92,11 +88,7 @@ impl Output {
     /// Opens an in-place output for writing, never waiting for a FIFO's reader (none:
     /// `ENXIO`) and never truncating.
     pub fn open_in_place(path: &Path) -> io::Result<File> {
-        let file = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)?;
-        blocking(file)
+        open_without_waiting(OpenOptions::new().write(true), path)
     }
 }
 
@@ -151,6 +143,8 @@ impl Replacement {
 
     /// Puts the complete file in place of its target, atomically; with `durable`, the
     /// rename is on disk when this returns (the data must have been synced before).
+    /// Temporary files that killed callers left in the same directory go too
+    /// ([`sweep_stale`]).
     ///
     /// An existing target is swapped with the new file (`RENAME_EXCHANGE`) and then
     /// removed under the temporary name: ext4 starts writing a file's data back as soon
@@ -180,6 +174,7 @@ impl Replacement {
                 _ => {}
             }
         }
+        sweep_stale(parent_dir(&self.target));
         Ok(())
     }
 }
@@ -202,7 +197,7 @@ pub fn is_temporary(path: &Path) -> bool {
 /// Removes the temporary files in `dir` that nobody holds: what callers killed in the
 /// middle of a write left. Best effort: a file that cannot be looked at is left alone.
 ///
-/// At most once a [`SWEEP_EVERY`] per directory and process: within a process an
+/// At most once a `SWEEP_EVERY` (10 s) per directory and process: within a process an
 /// unfinished file is removed as its call unwinds, so only other processes leave any, and
 /// reading a large directory at every save of the test driver (thousands a second) would
 /// cost more than the save.
@@ -251,8 +246,10 @@ pub fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// `file` with `O_NONBLOCK` cleared, once opening no longer waits.
-fn blocking(file: File) -> io::Result<File> {
+/// Opens `path` as `options` say with `O_NONBLOCK`, so that opening a FIFO does not wait
+/// for its other end, then clears `O_NONBLOCK` for the reads and writes that follow.
+fn open_without_waiting(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    let file = options.custom_flags(libc::O_NONBLOCK).open(path)?;
     let flags = OFlag::from_bits_truncate(fcntl(file.as_fd(), FcntlArg::F_GETFL)?);
     fcntl(file.as_fd(), FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
     Ok(file)

@@ -270,9 +270,9 @@ impl QemuDriver {
             Some(mut run) => {
                 // A recovery that fails (QEMU does not answer) is tried again by the next
                 // call; the other domains of the root stay usable meanwhile.
-                let attach = || Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT);
                 if let Some(job) = SaveJob::find(&dir) {
-                    if let Ok(Some(mut qemu)) = attach() {
+                    let attached = Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT);
+                    if let Ok(Some(mut qemu)) = attached {
                         if let Ok(status) = job.recover(&dir, &mut qemu, run.status.id) {
                             run.status = status;
                         }
@@ -862,11 +862,12 @@ impl Driver for QemuDriver {
             let mut job = SaveJob::begin(&dir, run.status)?;
             // As libvirt does, the guest is paused before anything can fail, so that a
             // failure resumes it with reason save canceled.
-            let paused = match was_running {
-                true => qemu.monitor().execute("stop", None).and_then(|_| {
+            let paused = if was_running {
+                qemu.monitor().execute("stop", None).and_then(|_| {
                     self.write_status(name, Status::paused(id, VIR_DOMAIN_PAUSED_SAVE))
-                }),
-                false => Ok(()),
+                })
+            } else {
+                Ok(())
             };
             let file = paused
                 .and_then(|()| migration::new_image_file(to))

@@ -63,7 +63,7 @@ use crate::abi::virErrorNumber::{
     VIR_ERR_OPERATION_UNSUPPORTED,
 };
 use crate::drivers::failpoint;
-use crate::drivers::files::{self, Output, Replacement};
+use crate::drivers::files::{Output, Replacement};
 use crate::{Error, Result};
 
 /// The size of each buffer our threads move a stream through: large enough that a direct
@@ -93,7 +93,7 @@ const MAX_BANDWIDTH: i64 = i64::MAX;
 const SAVE_FD: &str = "virshim-save";
 const RESTORE_FD: &str = "virshim-restore";
 
-/// The file a new save image for `path` is written to (see [`files`]): beside the image
+/// The file a new save image for `path` is written to (see [`crate::drivers::files`]): beside the image
 /// it replaces (or, if `path` is a symbolic link, beside the link's target), under a
 /// temporary name. A missing directory, a directory at `path`, anything but a regular
 /// file there, or a directory where no new file may be created fail here, before QEMU is
@@ -158,19 +158,16 @@ pub fn save_image(
 
 /// Makes the complete image durable under its name. The stream reaches the disk before
 /// the final magic does, and the final magic before the name: no crash can leave a
-/// complete-looking image with a partial stream. Temporary files that callers killed
-/// earlier left in the same directory go too.
+/// complete-looking image with a partial stream.
 fn commit(file: Replacement, image: &SaveImage, shown: &Path) -> Result<()> {
     let err = |e: io::Error| write_error(shown, &e);
     set_direct(file.file(), false).map_err(err)?;
     file.file().sync_data().map_err(err)?;
     image.write_at_start(file.file())?;
     file.file().sync_data().map_err(err)?;
-    let dir = files::parent_dir(file.path()).to_owned();
     failpoint::kill_at("save-commit");
     file.commit(true).map_err(err)?;
     failpoint::kill_at("save-committed");
-    files::sweep_stale(&dir);
     Ok(())
 }
 

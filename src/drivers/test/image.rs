@@ -152,9 +152,7 @@ impl Image {
                 new.file()
                     .write_all(&bytes)
                     .map_err(|e| failed("write", e))?;
-                new.commit(false).map_err(|e| failed("write", e))?;
-                files::sweep_stale(files::parent_dir(&target));
-                Ok(())
+                new.commit(false).map_err(|e| failed("write", e))
             }
         }
     }
