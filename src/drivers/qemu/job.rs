@@ -64,7 +64,7 @@ impl SaveJob {
             "owner": self.owner.0,
             "owner-start": self.owner.1,
             "temp": self.temp,
-            "before": serde_json::from_str::<Value>(&self.before.to_json()).unwrap_or_default(),
+            "before": self.before.to_value(),
         });
         write_atomic(&dir.join(RECORD), &record.to_string())
     }
@@ -81,7 +81,7 @@ impl SaveJob {
                 v["owner-start"].as_u64()?,
             ),
             temp: v["temp"].as_str().map(PathBuf::from),
-            before: Status::from_json(&v["before"].to_string())?,
+            before: Status::from_value(&v["before"])?,
         })
     }
 

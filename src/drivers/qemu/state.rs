@@ -52,11 +52,19 @@ impl Status {
     }
 
     pub(super) fn to_json(self) -> String {
-        json!({"id": self.id, "paused": self.paused, "reason": self.reason}).to_string()
+        self.to_value().to_string()
     }
 
     pub(super) fn from_json(text: &str) -> Option<Status> {
-        let v: Value = serde_json::from_str(text).ok()?;
+        Status::from_value(&serde_json::from_str(text).ok()?)
+    }
+
+    /// The status as a JSON value, for records that hold one.
+    pub(super) fn to_value(self) -> Value {
+        json!({"id": self.id, "paused": self.paused, "reason": self.reason})
+    }
+
+    pub(super) fn from_value(v: &Value) -> Option<Status> {
         Some(Status {
             id: i32::try_from(v["id"].as_i64()?).ok()?,
             paused: v["paused"].as_bool()?,
