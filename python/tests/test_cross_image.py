@@ -11,17 +11,9 @@ import textwrap
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LIBVIRT = "/usr/lib/x86_64-linux-gnu/libvirt.so.0"
-VIRSHIM = os.environ.get("VIRSHIM_LIB", "")
+from both_libraries import LIBVIRT, VIRSHIM
 
-if "virshim" not in VIRSHIM:
-    pytest.skip("compares virshim with libvirt: run with VIRSHIM_LIB set to virshim's library",
-                allow_module_level=True)
-if not os.path.exists(LIBVIRT):
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"{LIBVIRT} is missing: install libvirt0")
-    pytest.skip("libvirt 9.0 is not installed", allow_module_level=True)
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # A domain with devices, so that more of the XML crosses than the default domain's.
 RICH = """<domain type='test'>

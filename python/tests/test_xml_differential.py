@@ -7,20 +7,10 @@ same error code, domain and message), bar the differences tests/xmldiff/kept.txt
 import os
 import subprocess
 
-import pytest
+from both_libraries import LIBVIRT, VIRSHIM
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 XMLDIFF = os.path.join(ROOT, "tests", "xmldiff")
-LIBVIRT = "/usr/lib/x86_64-linux-gnu/libvirt.so.0"
-VIRSHIM = os.environ.get("VIRSHIM_LIB", "")
-
-if "virshim" not in VIRSHIM:
-    pytest.skip("compares virshim with libvirt: run with VIRSHIM_LIB set to virshim's library",
-                allow_module_level=True)
-if not os.path.exists(LIBVIRT):
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"{LIBVIRT} is missing: install libvirt0")
-    pytest.skip("libvirt 9.0 is not installed", allow_module_level=True)
 
 
 def test_corpus_answers_like_libvirt():
