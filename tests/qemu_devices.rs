@@ -19,7 +19,8 @@ use std::time::Duration;
 use common::*;
 use virshim::abi::virDomainRunningReason::VIR_DOMAIN_RUNNING_RESTORED;
 use virshim::abi::virDomainState::VIR_DOMAIN_RUNNING;
-use virshim::core::{Domain, MEMORY_PHYSICAL};
+use virshim::abi::{DomainState, MemoryFlags, NoFlags};
+use virshim::core::Domain;
 
 /// Where the recorded inputs name their files.
 const RECORDED: &str = "/tmp/virshim-fixtures";
@@ -79,7 +80,7 @@ fn make_files(dir: &Path, kernel: &Path) -> Option<Loop> {
 fn filled(dom: &Domain) -> u64 {
     let deadline = secs(30);
     loop {
-        let block = dom.memory_peek(STATUS, 24, MEMORY_PHYSICAL).unwrap();
+        let block = dom.memory_peek(STATUS, 24, MemoryFlags::PHYSICAL).unwrap();
         let status = Status::parse(&block);
         if &status.marker == b"FILLDONE" {
             return status.counter;
@@ -155,7 +156,7 @@ fn every_recorded_machine_saves_and_restores() {
         conn.restore(&image)
             .unwrap_or_else(|e| panic!("{name}: restore: {e}"));
         assert_eq!(
-            dom.state(0).unwrap(),
+            dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
             (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED as i32),
             "{name}"
         );

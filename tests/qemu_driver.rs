@@ -23,12 +23,14 @@ use std::path::Path;
 use common::*;
 use virshim::abi::virDomainPausedReason::*;
 use virshim::abi::virDomainRunningReason::*;
-use virshim::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
 use virshim::abi::virDomainShutoffReason::*;
 use virshim::abi::virDomainState::*;
 use virshim::abi::virErrorDomain::*;
 use virshim::abi::virErrorNumber::*;
-use virshim::core::Connection;
+use virshim::abi::{
+    ConnectFlags, CreateFlags, DomainState, ListDomainsFlags, NoFlags, SaveImageXmlFlags,
+    SaveRestoreFlags, XmlFlags,
+};
 use virshim::drivers::qemu::image::SaveImage;
 use virshim::drivers::qemu::migration::WRITE_BEHIND;
 
@@ -39,25 +41,28 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     };
     let (_serial, _stragglers, root) = setup("persistent");
     let conn = open(&root);
-    assert_eq!(conn.type_name(), "QEMU");
+    assert_eq!(conn.type_name(), c"QEMU");
     assert!(conn.hypervisor_version() >= 1_000_000);
 
     // Define: on disk, shut off, seen by a second connection.
     let dom = conn.define_xml(&guest_xml("guest", UUID, &kernel)).unwrap();
     assert!(root.join("etc/qemu/guest.xml").is_file());
-    assert_eq!(dom.state(0).unwrap(), (VIR_DOMAIN_SHUTOFF, 0));
+    assert_eq!(
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
+        (VIR_DOMAIN_SHUTOFF, 0)
+    );
     assert!(dom.is_persistent().unwrap() && !dom.is_active().unwrap());
     assert_eq!(conn.defined_domain_names().unwrap(), ["guest"]);
     let other = open(&root);
     let seen = other.lookup_by_uuid_string(UUID).unwrap();
     assert_eq!((seen.name(), seen.id()), ("guest", -1));
-    let inactive = seen.xml_desc(0).unwrap();
+    let inactive = seen.xml_desc(XmlFlags::empty()).unwrap();
     assert!(inactive.contains("<name>guest</name>"), "{inactive}");
 
     // Create: running, booted, with an ID both connections agree on.
     dom.create().unwrap();
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED as i32)
     );
     let id = conn.lookup_by_name("guest").unwrap().id();
@@ -65,7 +70,7 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     assert_eq!(conn.active_domain_ids().unwrap(), [id]);
     assert_eq!(other.lookup_by_id(id).unwrap().name(), "guest");
     assert!(other.lookup_by_name("guest").unwrap().is_active().unwrap());
-    let live = dom.xml_desc(0).unwrap();
+    let live = dom.xml_desc(XmlFlags::empty()).unwrap();
     assert!(live.contains(&format!("id='{id}'")), "{live}");
     assert!(root.join("run/qemu/guest/live.xml").is_file());
     let info = dom.info().unwrap();
@@ -78,12 +83,17 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     // Suspend and resume.
     dom.suspend().unwrap();
     assert_eq!(
-        other.lookup_by_name("guest").unwrap().state(0).unwrap(),
+        other
+            .lookup_by_name("guest")
+            .unwrap()
+            .state(NoFlags::empty())
+            .map(DomainState::raw)
+            .unwrap(),
         (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER as i32)
     );
     dom.resume().unwrap();
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED as i32)
     );
 
@@ -92,7 +102,7 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     let err = dom.save(&root.join("missing/guest.save")).fails();
     assert_eq!(err.domain, VIR_FROM_QEMU, "{}", err.message);
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_SAVE_CANCELED as i32)
     );
     // A directory, or an empty path (the working directory), is libvirt's system error.
@@ -120,7 +130,7 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     assert_gone(pid);
     assert!(!root.join("run/qemu/guest").exists());
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_SAVED as i32)
     );
     assert!(!other.lookup_by_name("guest").unwrap().is_active().unwrap());
@@ -128,12 +138,17 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     assert!(header.header.was_running && header.cookie.is_some());
 
     // The image's XML, edited in place.
-    let xml = conn.save_image_xml_desc(&image, 0).unwrap();
+    let xml = conn
+        .save_image_xml_desc(&image, SaveImageXmlFlags::empty())
+        .unwrap();
     assert!(xml.contains(&format!("<uuid>{UUID}</uuid>")), "{xml}");
     assert!(xml.starts_with("<domain type='qemu'>"), "{xml}");
     let edited = xml.replace("</name>", "</name>\n  <description>edited</description>");
-    conn.save_image_define_xml(&image, &edited, 0).unwrap();
-    let xml = other.save_image_xml_desc(&image, 0).unwrap();
+    conn.save_image_define_xml(&image, &edited, SaveRestoreFlags::empty())
+        .unwrap();
+    let xml = other
+        .save_image_xml_desc(&image, SaveImageXmlFlags::empty())
+        .unwrap();
     assert!(xml.contains("<description>edited</description>"), "{xml}");
 
     // A truncated image is refused, leaving no QEMU and no domain running.
@@ -149,12 +164,12 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     other.restore(&image).unwrap();
     let dom = conn.lookup_by_name("guest").unwrap();
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED as i32)
     );
     assert!(dom.is_persistent().unwrap());
     assert!(dom
-        .xml_desc(0)
+        .xml_desc(XmlFlags::empty())
         .unwrap()
         .contains("<description>edited</description>"));
     let mut q = attach(&root, "guest");
@@ -171,7 +186,7 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
     dom.destroy().unwrap();
     assert_gone(pid);
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_DESTROYED as i32)
     );
     assert!(conn.active_domain_ids().unwrap().is_empty());
@@ -195,7 +210,7 @@ fn a_persistent_guest_lives_saves_and_restores_across_connections() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_CRASHED as i32)
     );
     assert!(!root.join("run/qemu/guest").exists());
@@ -215,12 +230,12 @@ fn a_transient_guest_goes_with_its_save_and_restores_paused() {
     let conn = open(&root);
     let uuid = "0c7a3b1e-1111-4222-8333-444455556666";
     let dom = conn
-        .create_xml(&guest_xml("temp", uuid, &kernel), 0)
+        .create_xml(&guest_xml("temp", uuid, &kernel), CreateFlags::empty())
         .unwrap();
     assert!(!dom.is_persistent().unwrap());
     assert!(!root.join("etc/qemu/temp.xml").exists());
     let err = conn
-        .create_xml(&guest_xml("temp", uuid, &kernel), 0)
+        .create_xml(&guest_xml("temp", uuid, &kernel), CreateFlags::empty())
         .fails();
     assert_eq!(err.code, VIR_ERR_OPERATION_INVALID, "{}", err.message);
     let err = dom.undefine().fails();
@@ -230,23 +245,26 @@ fn a_transient_guest_goes_with_its_save_and_restores_paused() {
     );
 
     let image = root.join("temp.save");
-    dom.save_flags(&image, None, VIR_DOMAIN_SAVE_PAUSED as u32)
+    dom.save_flags(&image, None, SaveRestoreFlags::PAUSED)
         .unwrap();
     let err = conn.lookup_by_name("temp").fails();
     assert_eq!(err.code, VIR_ERR_NO_DOMAIN);
-    assert!(conn.list_all_domains(0).unwrap().is_empty());
+    assert!(conn
+        .list_all_domains(ListDomainsFlags::empty())
+        .unwrap()
+        .is_empty());
 
     conn.restore(&image).unwrap();
     let dom = open(&root).lookup_by_name("temp").unwrap();
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION as i32)
     );
     // Restoring it again while it runs is refused, and leaves it as it was.
     let err = conn.restore(&image).fails();
     assert_eq!(err.code, VIR_ERR_OPERATION_INVALID, "{}", err.message);
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION as i32)
     );
 
@@ -256,11 +274,11 @@ fn a_transient_guest_goes_with_its_save_and_restores_paused() {
     dom.save(&again).unwrap();
     let (_, saved) = SaveImage::open(&again).unwrap();
     assert!(!saved.header.was_running);
-    conn.restore_flags(&again, None, VIR_DOMAIN_SAVE_RUNNING as u32)
+    conn.restore_flags(&again, None, SaveRestoreFlags::RUNNING)
         .unwrap();
     let dom = conn.lookup_by_name("temp").unwrap();
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED as i32)
     );
     let pid = pid_of(&root, "temp");
@@ -275,16 +293,20 @@ fn a_transient_guest_goes_with_its_save_and_restores_paused() {
 fn bad_calls_fail_in_libvirts_words() {
     let root = scratch_dir("errors");
     let conn = open(&root);
-    let err = Connection::open(
+    let err = virshim::drivers::connect(
         Some(&format!("qemu:///embed?root={}", root.display())),
-        0x100,
+        ConnectFlags::from_bits_retain(0x100),
     )
     .fails();
     assert_eq!(
         err.message,
         "unsupported flags (0x100) in function qemuConnectOpen"
     );
-    let err = Connection::open(Some("qemu:///embed?root=relative/dir"), 0).fails();
+    let err = virshim::drivers::connect(
+        Some("qemu:///embed?root=relative/dir"),
+        ConnectFlags::empty(),
+    )
+    .fails();
     assert_eq!(err.code, VIR_ERR_INVALID_ARG, "{}", err.message);
     let err = conn.lookup_by_name("nope").fails();
     assert_eq!((err.code, err.domain), (VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU));
@@ -307,7 +329,13 @@ fn bad_calls_fail_in_libvirts_words() {
             "Requested operation is not valid: domain is not running"
         )
     );
-    let err = dom.save_flags(&root.join("x.save"), None, 0x40).fails();
+    let err = dom
+        .save_flags(
+            &root.join("x.save"),
+            None,
+            SaveRestoreFlags::from_bits_retain(0x40),
+        )
+        .fails();
     assert_eq!(
         err.message,
         "unsupported flags (0x40) in function qemuDomainSaveFlags"
@@ -321,7 +349,7 @@ fn bad_calls_fail_in_libvirts_words() {
     assert_eq!(err.code, VIR_ERR_OPERATION_FAILED, "{}", err.message);
 
     // An image whose new XML does not fit is left as it was.
-    let xml = dom.xml_desc(0).unwrap();
+    let xml = dom.xml_desc(XmlFlags::empty()).unwrap();
     let mut image = SaveImage::new(xml.clone(), Some("<cookie/>".into()), true);
     image.header.complete = true;
     let path = root.join("small.save");
@@ -331,22 +359,27 @@ fn bad_calls_fail_in_libvirts_words() {
         "</name>",
         &format!("</name><description>{}</description>", "x".repeat(70_000)),
     );
-    let err = conn.save_image_define_xml(&path, &huge, 0).fails();
+    let err = conn
+        .save_image_define_xml(&path, &huge, SaveRestoreFlags::empty())
+        .fails();
     assert_eq!(
         err.message,
         "operation failed: new xml too large to fit in file"
     );
     assert_eq!(fs::read(&path).unwrap(), before);
-    let err = conn.save_image_xml_desc(&path, 0x2).fails();
+    let err = conn
+        .save_image_xml_desc(&path, SaveImageXmlFlags::from_bits_retain(0x2))
+        .fails();
     assert_eq!(
         err.message,
         "unsupported flags (0x2) in function qemuDomainSaveImageGetXMLDesc"
     );
     // What fits is written, and read back.
     let small = xml.replace("</name>", "</name><description>fits</description>");
-    conn.save_image_define_xml(&path, &small, 0).unwrap();
+    conn.save_image_define_xml(&path, &small, SaveRestoreFlags::empty())
+        .unwrap();
     assert!(conn
-        .save_image_xml_desc(&path, 0)
+        .save_image_xml_desc(&path, SaveImageXmlFlags::empty())
         .unwrap()
         .contains("<description>fits</description>"));
     assert_eq!(fs::metadata(&path).unwrap().len(), before.len() as u64);
@@ -384,7 +417,7 @@ fn connections_on_one_root_at_once_keep_its_state_whole() {
             s.spawn(move || {
                 let conn = open(root);
                 let name = format!("run{t}");
-                conn.create_xml(&guest_xml(&name, &uuid(9, t), kernel), 0)
+                conn.create_xml(&guest_xml(&name, &uuid(9, t), kernel), CreateFlags::empty())
                     .unwrap();
             });
         }
@@ -418,7 +451,7 @@ fn a_plain_save_leaves_little_of_its_image_in_the_page_cache() {
     let (_serial, _stragglers, root) = setup("cache");
     let conn = open(&root);
     let xml = guest_xml("big", UUID, &kernel).replace(">32<", ">96<");
-    let dom = conn.create_xml(&xml, 0).unwrap();
+    let dom = conn.create_xml(&xml, CreateFlags::empty()).unwrap();
     wait_filled(&mut attach(&root, "big"), &root);
     let image = root.join("big.save");
     dom.save(&image).unwrap();

@@ -30,11 +30,13 @@ use std::time::Duration;
 use common::*;
 use virshim::abi::virDomainPausedReason::*;
 use virshim::abi::virDomainRunningReason::*;
-use virshim::abi::virDomainSaveRestoreFlags::*;
 use virshim::abi::virDomainShutoffReason::*;
 use virshim::abi::virDomainState::*;
 use virshim::abi::virErrorDomain::*;
 use virshim::abi::virErrorNumber::*;
+use virshim::abi::{
+    CreateFlags, DomainState, NoFlags, SaveImageXmlFlags, SaveRestoreFlags, XmlFlags,
+};
 use virshim::core::Connection;
 use virshim::drivers::qemu::image::SaveImage;
 
@@ -43,7 +45,7 @@ type Refusal = (virshim::abi::virErrorNumber, &'static str);
 
 const PREVIOUS: &[u8] = b"the image saved before";
 const RAM: u64 = 32 << 20;
-const BYPASS: u32 = VIR_DOMAIN_SAVE_BYPASS_CACHE as u32;
+const BYPASS: SaveRestoreFlags = SaveRestoreFlags::BYPASS_CACHE;
 
 /// Checks that nothing of a failed restore remains under `root`: no QEMU, no run
 /// directory, no active domain.
@@ -94,7 +96,7 @@ fn qemu_killed_during_a_save_leaves_no_image_and_a_crashed_domain() {
     assert_eq!(fs::read(&path).unwrap(), PREVIOUS);
     assert_gone(pid);
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_CRASHED as i32)
     );
     assert_no_guest_left(&conn, &root, "killed");
@@ -122,7 +124,7 @@ fn a_full_disk_fails_the_save_and_the_guest_goes_on_as_it_was() {
     fs::write(&path, PREVIOUS).unwrap();
     let dom = started(&conn, &root, "guest", &kernel);
 
-    for flags in [0, BYPASS] {
+    for flags in [SaveRestoreFlags::empty(), BYPASS] {
         let err = dom.save_flags(&path, None, flags).fails();
         assert_eq!(
             (err.code, err.domain, err.int1),
@@ -138,7 +140,7 @@ fn a_full_disk_fails_the_save_and_the_guest_goes_on_as_it_was() {
         assert_eq!(listing(&small), ["guest.save"]);
         assert_eq!(fs::read(&path).unwrap(), PREVIOUS);
         assert_eq!(
-            dom.state(0).unwrap(),
+            dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
             (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_SAVE_CANCELED as i32)
         );
         assert_counting(&dom);
@@ -150,7 +152,7 @@ fn a_full_disk_fails_the_save_and_the_guest_goes_on_as_it_was() {
     let err = dom.save_flags(&path, None, BYPASS).fails();
     assert_eq!(err.int1, libc::ENOSPC, "{}", err.message);
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER as i32)
     );
     sleep(Duration::from_millis(100));
@@ -179,7 +181,7 @@ fn a_failing_disk_fails_the_save_and_the_guest_goes_on() {
     let path = mnt.join("guest.save");
     // Direct writes get the block layer's EIO; through the page cache the kernel reports
     // the lost writeback as it sees fit (ENOSPC and ENOMEM have been seen).
-    for (flags, errno) in [(0, None), (BYPASS, Some(libc::EIO))] {
+    for (flags, errno) in [(SaveRestoreFlags::empty(), None), (BYPASS, Some(libc::EIO))] {
         let err = dom.save_flags(&path, None, flags).fails();
         assert_eq!(
             (err.code, err.domain),
@@ -191,9 +193,9 @@ fn a_failing_disk_fails_the_save_and_the_guest_goes_on() {
         if let Some(errno) = errno {
             assert_eq!(err.int1, errno, "{}", err.message);
         }
-        assert_eq!(listing(&mnt), ["lost+found"], "flags {flags}");
+        assert_eq!(listing(&mnt), ["lost+found"], "flags {flags:?}");
         assert_eq!(
-            dom.state(0).unwrap(),
+            dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
             (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_SAVE_CANCELED as i32)
         );
         assert_counting(&dom);
@@ -249,7 +251,7 @@ fn restores_without_their_emulator_or_kernel_fail_and_leave_nothing() {
     assert_eq!(fs::read(&image).unwrap(), bytes);
     // Refused before any QEMU was asked for: still shut off as saved.
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_SAVED as i32)
     );
 
@@ -267,7 +269,7 @@ fn restores_without_their_emulator_or_kernel_fail_and_leave_nothing() {
     assert_eq!(fs::read(&image).unwrap(), bytes);
     // QEMU failed: shut off as failed, as libvirt says after a failed restore.
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_FAILED as i32)
     );
 
@@ -288,7 +290,7 @@ fn bad_images_are_refused_and_leave_no_qemu() {
     let (_serial, _stragglers, root) = setup("bad");
     let conn = open(&root);
     let dom = conn
-        .create_xml(&guest_xml("guest", UUID, &kernel), 0)
+        .create_xml(&guest_xml("guest", UUID, &kernel), CreateFlags::empty())
         .unwrap();
     wait_filled(&mut attach(&root, "guest"), &root);
     let good = root.join("good.save");
@@ -404,9 +406,7 @@ fn bypass_cache_and_replacement_xml_through_the_driver() {
     let conn = open(&root);
     let dom = started(&conn, &root, "guest", &kernel);
     let image = root.join("guest.save");
-    let xml = dom
-        .xml_desc(virshim::abi::virDomainXMLFlags::VIR_DOMAIN_XML_MIGRATABLE as u32)
-        .unwrap();
+    let xml = dom.xml_desc(XmlFlags::MIGRATABLE).unwrap();
 
     // An incompatible XML is refused, and the guest runs on, untouched.
     let bigger = xml.replace(
@@ -417,7 +417,10 @@ fn bypass_cache_and_replacement_xml_through_the_driver() {
     let err = dom.save_flags(&image, Some(&bigger), BYPASS).fails();
     assert_eq!(err.code, VIR_ERR_CONFIG_UNSUPPORTED, "{}", err.message);
     assert!(!image.exists());
-    assert_eq!(dom.state(0).unwrap().0, VIR_DOMAIN_RUNNING);
+    assert_eq!(
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap().0,
+        VIR_DOMAIN_RUNNING
+    );
     assert_counting(&dom);
 
     // A compatible one is kept; the image is 0600 whatever the umask. The guest is saved
@@ -427,11 +430,7 @@ fn bypass_cache_and_replacement_xml_through_the_driver() {
     let described = xml.replace("</name>", "</name><description>saved</description>");
     // SAFETY (of the test): umask has no memory arguments.
     let old = unsafe { libc::umask(0) };
-    let saved = dom.save_flags(
-        &image,
-        Some(&described),
-        BYPASS | VIR_DOMAIN_SAVE_RUNNING as u32,
-    );
+    let saved = dom.save_flags(&image, Some(&described), BYPASS | SaveRestoreFlags::RUNNING);
     // SAFETY: as above.
     unsafe { libc::umask(old) };
     saved.unwrap();
@@ -439,7 +438,9 @@ fn bypass_cache_and_replacement_xml_through_the_driver() {
         fs::metadata(&image).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let stored = conn.save_image_xml_desc(&image, 0).unwrap();
+    let stored = conn
+        .save_image_xml_desc(&image, SaveImageXmlFlags::empty())
+        .unwrap();
     assert!(
         stored.contains("<description>saved</description>"),
         "{stored}"
@@ -456,23 +457,19 @@ fn bypass_cache_and_replacement_xml_through_the_driver() {
         "<description>saved</description>",
         "<description>restored</description>",
     );
-    conn.restore_flags(
-        &image,
-        Some(&restored),
-        BYPASS | VIR_DOMAIN_SAVE_PAUSED as u32,
-    )
-    .unwrap();
+    conn.restore_flags(&image, Some(&restored), BYPASS | SaveRestoreFlags::PAUSED)
+        .unwrap();
     assert_eq!(
         fs::read(&image).unwrap(),
         bytes,
         "the restore modified the image"
     );
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION as i32)
     );
     assert!(dom
-        .xml_desc(0)
+        .xml_desc(XmlFlags::empty())
         .unwrap()
         .contains("<description>restored</description>"));
     let after = read_phys(&mut attach(&root, "guest"), &root, 0, RAM);

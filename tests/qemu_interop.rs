@@ -29,8 +29,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::*;
-use virshim::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_PAUSED;
 use virshim::abi::virDomainState::{self, *};
+use virshim::abi::{ConnectFlags, CreateFlags, DomainState, NoFlags, SaveRestoreFlags};
 use virshim::core::Connection;
 use virshim::drivers::qemu::image::SaveImage;
 use virshim::drivers::qemu::process::{Paths, Qemu};
@@ -302,7 +302,11 @@ impl Drop for Libvirt {
 }
 
 fn open_virshim(root: &Path) -> Connection {
-    Connection::open(Some(&format!("qemu:///embed?root={}", root.display())), 0).unwrap()
+    virshim::drivers::connect(
+        Some(&format!("qemu:///embed?root={}", root.display())),
+        ConnectFlags::empty(),
+    )
+    .unwrap()
 }
 
 fn attach(root: &Path) -> Qemu {
@@ -336,12 +340,12 @@ fn libvirt_saves_virshim_restores(test: &str, was_running: bool) {
     let before = libvirt.wait_filled();
     let image = dirs.base.join("libvirt.save");
     let flags = if was_running {
-        0
+        SaveRestoreFlags::empty()
     } else {
-        VIR_DOMAIN_SAVE_PAUSED as u32
+        SaveRestoreFlags::PAUSED
     };
     let t = Instant::now();
-    libvirt.call("save", serde_json::json!([NAME, image, flags]));
+    libvirt.call("save", serde_json::json!([NAME, image, flags.bits()]));
     image_note("libvirt", &image, t.elapsed());
     assert_eq!(libvirt.call("list", serde_json::Value::Null), "");
     drop(libvirt);
@@ -360,7 +364,7 @@ fn libvirt_saves_virshim_restores(test: &str, was_running: bool) {
     conn.restore(&copy).unwrap();
     eprintln!("virshim restored in {:.2} s", t.elapsed().as_secs_f64());
     let dom = conn.lookup_by_name(NAME).unwrap();
-    let (state, _) = dom.state(0).unwrap();
+    let (state, _) = dom.state(NoFlags::empty()).map(DomainState::raw).unwrap();
     let expected = if was_running {
         VIR_DOMAIN_RUNNING
     } else {
@@ -411,16 +415,16 @@ fn virshim_saves_libvirt_restores(test: &str, was_running: bool) {
     let _stragglers = Stragglers(dirs.base.clone());
 
     let conn = open_virshim(&dirs.virshim);
-    let dom = conn.create_xml(&dirs.xml(), 0).unwrap();
+    let dom = conn.create_xml(&dirs.xml(), CreateFlags::empty()).unwrap();
     let mut q = attach(&dirs.virshim);
     let pid = q.pid();
     let before = wait_filled(&mut q, &dirs.virshim);
     drop(q);
     let image = dirs.base.join("virshim.save");
     let flags = if was_running {
-        0
+        SaveRestoreFlags::empty()
     } else {
-        VIR_DOMAIN_SAVE_PAUSED as u32
+        SaveRestoreFlags::PAUSED
     };
     let t = Instant::now();
     dom.save_flags(&image, None, flags).unwrap();

@@ -20,16 +20,17 @@ use std::process::{Command, Stdio};
 use common::*;
 use virshim::abi::virDomainPausedReason::VIR_DOMAIN_PAUSED_USER;
 use virshim::abi::virDomainRunningReason::VIR_DOMAIN_RUNNING_SAVE_CANCELED;
-use virshim::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_BYPASS_CACHE;
 use virshim::abi::virDomainShutoffReason::VIR_DOMAIN_SHUTOFF_SAVED;
 use virshim::abi::virDomainState::*;
+use virshim::abi::{DomainState, NoFlags, SaveRestoreFlags};
 use virshim::drivers::qemu::image::SaveImage;
 
 const NAME: &str = "guest";
 const PREVIOUS: &[u8] = b"the image saved before";
 /// The guest's RAM (see `guest_xml`), which its stream about fills.
 const RAM: u64 = 32 << 20;
-const BYPASS: u32 = VIR_DOMAIN_SAVE_BYPASS_CACHE as u32;
+const BYPASS: SaveRestoreFlags = SaveRestoreFlags::BYPASS_CACHE;
+const NONE: SaveRestoreFlags = SaveRestoreFlags::empty();
 
 /// The caller: saves the guest of `VIRSHIM_TEST_ROOT` to `VIRSHIM_TEST_IMAGE` with the
 /// flags of `VIRSHIM_TEST_FLAGS`, and is killed on the way.
@@ -39,7 +40,7 @@ fn caller() {
     let var = |name| std::env::var(name).unwrap();
     let conn = open(Path::new(&var("VIRSHIM_TEST_ROOT")));
     let dom = conn.lookup_by_name(NAME).unwrap();
-    let flags = var("VIRSHIM_TEST_FLAGS").parse().unwrap();
+    let flags = SaveRestoreFlags::from_bits_retain(var("VIRSHIM_TEST_FLAGS").parse().unwrap());
     let saved = dom.save_flags(Path::new(&var("VIRSHIM_TEST_IMAGE")), None, flags);
     panic!("the save ended without reaching its kill point: {saved:?}");
 }
@@ -54,7 +55,7 @@ fn temporaries(dir: &Path) -> Vec<String> {
 
 /// Runs a save of the guest, killed at `point`, then opens the root again and checks
 /// what it finds. `renamed`: whether the kill comes after the image took its name.
-fn killed(test: &str, point: &str, paused: bool, flags: u32, renamed: bool) {
+fn killed(test: &str, point: &str, paused: bool, flags: SaveRestoreFlags, renamed: bool) {
     let (_serial, _stragglers, root) = setup(test);
     let Some((_, kernel)) = tools() else { return };
     let conn = open(&root);
@@ -71,7 +72,7 @@ fn killed(test: &str, point: &str, paused: bool, flags: u32, renamed: bool) {
         .args(["caller", "--exact", "--ignored", "--nocapture"])
         .env("VIRSHIM_TEST_ROOT", &root)
         .env("VIRSHIM_TEST_IMAGE", &image)
-        .env("VIRSHIM_TEST_FLAGS", flags.to_string())
+        .env("VIRSHIM_TEST_FLAGS", flags.bits().to_string())
         .env("VIRSHIM_KILL_AT", point)
         .stdout(Stdio::null())
         .status()
@@ -88,7 +89,11 @@ fn killed(test: &str, point: &str, paused: bool, flags: u32, renamed: bool) {
     } else {
         (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_SAVE_CANCELED as i32)
     };
-    assert_eq!(dom.state(0).unwrap(), expected, "{point}");
+    assert_eq!(
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
+        expected,
+        "{point}"
+    );
     assert!(!record.exists(), "{point}: the record is gone");
     assert!(
         temporaries(&images).is_empty(),
@@ -116,7 +121,7 @@ fn killed(test: &str, point: &str, paused: bool, flags: u32, renamed: bool) {
     // QEMU left its migration: the guest saves and restores again.
     dom.save_flags(&image, None, flags).unwrap();
     assert_eq!(
-        dom.state(0).unwrap(),
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_SAVED as i32)
     );
     assert!(temporaries(&images).is_empty(), "{point}");
@@ -126,7 +131,7 @@ fn killed(test: &str, point: &str, paused: bool, flags: u32, renamed: bool) {
 
 #[test]
 fn a_killed_caller_before_the_migration_starts() {
-    killed("before", "save-paused", false, 0, false);
+    killed("before", "save-paused", false, NONE, false);
 }
 
 #[test]
@@ -135,7 +140,7 @@ fn a_killed_caller_at_30_percent_of_the_stream() {
         "at30",
         &format!("save-stream:{}", RAM * 3 / 10),
         false,
-        0,
+        NONE,
         false,
     );
 }
@@ -146,7 +151,7 @@ fn a_killed_caller_at_90_percent_of_the_stream() {
         "at90",
         &format!("save-stream:{}", RAM * 9 / 10),
         false,
-        0,
+        NONE,
         false,
     );
 }
@@ -158,7 +163,7 @@ fn a_killed_caller_just_before_the_final_rename() {
 
 #[test]
 fn a_killed_caller_just_after_the_final_rename() {
-    killed("renamed", "save-committed", false, 0, true);
+    killed("renamed", "save-committed", false, NONE, true);
 }
 
 #[test]
@@ -167,7 +172,7 @@ fn a_paused_guest_stays_paused_after_a_killed_caller() {
         "paused",
         &format!("save-stream:{}", RAM / 2),
         true,
-        0,
+        NONE,
         false,
     );
 }

@@ -16,15 +16,16 @@ use std::time::{Duration, Instant};
 use common::*;
 use virshim::abi::virErrorDomain::*;
 use virshim::abi::virErrorNumber::*;
-use virshim::core::{Connection, Domain, CONNECT_RO, MEMORY_PHYSICAL, MEMORY_VIRTUAL};
+use virshim::abi::{ConnectFlags, MemoryFlags};
+use virshim::core::{Connection, Domain};
 use virshim::drivers::qemu::driver::MEMORY_PEEK_MAX;
 
-fn open(root: &Path, flags: u32) -> Connection {
+fn open(root: &Path, flags: ConnectFlags) -> Connection {
     let uri = format!("qemu:///embed?root={}", root.display());
-    Connection::open(Some(&uri), flags).unwrap()
+    virshim::drivers::connect(Some(&uri), flags).unwrap()
 }
 
-fn peek_err(dom: &Domain, start: u64, size: usize, flags: u32) -> virshim::Error {
+fn peek_err(dom: &Domain, start: u64, size: usize, flags: MemoryFlags) -> virshim::Error {
     match dom.memory_peek(start, size, flags) {
         Ok(_) => panic!("the peek succeeded"),
         Err(e) => e,
@@ -35,7 +36,7 @@ fn peek_err(dom: &Domain, start: u64, size: usize, flags: u32) -> virshim::Error
 fn wait_filled_by_peek(dom: &Domain) -> Status {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = Status::parse(&dom.memory_peek(STATUS, 24, MEMORY_PHYSICAL).unwrap());
+        let status = Status::parse(&dom.memory_peek(STATUS, 24, MemoryFlags::PHYSICAL).unwrap());
         match &status.marker {
             b"FILLDONE" => return status,
             b"FAILED!!" => panic!("the guest found no multiboot memory size"),
@@ -64,7 +65,7 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
     };
     let root = scratch("peek");
     let _stragglers = Stragglers(root.clone());
-    let conn = open(&root, 0);
+    let conn = open(&root, ConnectFlags::empty());
     let xml = format!(
         "<domain type='qemu'><name>peek</name>\
          <uuid>0b7f1c52-4a4e-4c55-9a3e-2f8f4d6c1a90</uuid>\
@@ -74,13 +75,13 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
     let dom = conn.define_xml(&xml).unwrap();
 
     // Inactive: the driver's flag checks first, then "domain is not running".
-    let err = peek_err(&dom, 0, 8, 0);
+    let err = peek_err(&dom, 0, 8, MemoryFlags::empty());
     assert_eq!((err.code, err.domain), (VIR_ERR_INVALID_ARG, VIR_FROM_QEMU));
     assert_eq!(
         err.message,
-        "invalid argument: flags parameter must be VIR_MEMORY_VIRTUAL or VIR_MEMORY_PHYSICAL"
+        "invalid argument: flags parameter must be VIR_MemoryFlags::VIRTUAL or VIR_MemoryFlags::PHYSICAL"
     );
-    let err = peek_err(&dom, 0, 0, MEMORY_PHYSICAL);
+    let err = peek_err(&dom, 0, 0, MemoryFlags::PHYSICAL);
     assert_eq!(
         (err.code, err.domain),
         (VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN)
@@ -99,7 +100,7 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
     assert!(end > FILL_BASE && end <= 32 << 20, "{status:?}");
 
     // The same block through a virtual peek (paging is off); the counter runs on.
-    let again = Status::parse(&dom.memory_peek(STATUS, 24, MEMORY_VIRTUAL).unwrap());
+    let again = Status::parse(&dom.memory_peek(STATUS, 24, MemoryFlags::VIRTUAL).unwrap());
     assert_eq!(
         (&again.marker, again.end, again.seed),
         (b"FILLDONE", status.end, SEED)
@@ -111,51 +112,63 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
     while ram.len() < end {
         let n = (end - ram.len()).min(4 << 20);
         ram.extend(
-            dom.memory_peek(ram.len() as u64, n, MEMORY_PHYSICAL)
+            dom.memory_peek(ram.len() as u64, n, MemoryFlags::PHYSICAL)
                 .unwrap(),
         );
     }
     check_stream(&ram, end);
     // One virtual peek of 1 MiB in the middle of the fill, unaligned, agrees.
     let at = FILL_BASE + (3 << 20) + 3;
-    let virt = dom.memory_peek(at as u64, 1 << 20, MEMORY_VIRTUAL).unwrap();
+    let virt = dom
+        .memory_peek(at as u64, 1 << 20, MemoryFlags::VIRTUAL)
+        .unwrap();
     assert!(
         virt == ram[at..at + (1 << 20)],
         "virtual and physical differ"
     );
 
     // Size 0 tests access; the cap and the flags are refused.
-    assert!(dom.memory_peek(0, 0, MEMORY_VIRTUAL).unwrap().is_empty());
-    let err = peek_err(&dom, 0, MEMORY_PEEK_MAX + 1, MEMORY_PHYSICAL);
+    assert!(dom
+        .memory_peek(0, 0, MemoryFlags::VIRTUAL)
+        .unwrap()
+        .is_empty());
+    let err = peek_err(&dom, 0, MEMORY_PEEK_MAX + 1, MemoryFlags::PHYSICAL);
     assert_eq!((err.code, err.domain), (VIR_ERR_INVALID_ARG, VIR_FROM_QEMU));
     assert!(
         err.message.contains("exceeds the maximum"),
         "{}",
         err.message
     );
-    let err = peek_err(&dom, 0, 8, MEMORY_VIRTUAL | MEMORY_PHYSICAL);
+    let err = peek_err(&dom, 0, 8, MemoryFlags::VIRTUAL | MemoryFlags::PHYSICAL);
     assert_eq!(
         (err.code, err.domain),
         (VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN)
     );
     assert_eq!(
         err.message,
-        "Flags 'VIR_MEMORY_VIRTUAL' and 'VIR_MEMORY_PHYSICAL' are mutually exclusive"
+        "Flags 'VIR_MemoryFlags::VIRTUAL' and 'VIR_MemoryFlags::PHYSICAL' are mutually exclusive"
     );
-    let err = peek_err(&dom, 0, 8, 4);
+    let err = peek_err(&dom, 0, 8, MemoryFlags::from_bits_retain(4));
     assert_eq!(
         err.message,
         "unsupported flags (0x4) in function qemuDomainMemoryPeek"
     );
     // Beyond RAM, QEMU answers what the bus reads there, as libvirt passes it on.
     assert_eq!(
-        dom.memory_peek(1 << 40, 16, MEMORY_PHYSICAL).unwrap().len(),
+        dom.memory_peek(1 << 40, 16, MemoryFlags::PHYSICAL)
+            .unwrap()
+            .len(),
         16
     );
 
     // A read-only connection may not peek.
-    let ro = open(&root, CONNECT_RO);
-    let err = peek_err(&ro.lookup_by_name("peek").unwrap(), 0, 8, MEMORY_PHYSICAL);
+    let ro = open(&root, ConnectFlags::RO);
+    let err = peek_err(
+        &ro.lookup_by_name("peek").unwrap(),
+        0,
+        8,
+        MemoryFlags::PHYSICAL,
+    );
     assert_eq!(
         (err.code, err.domain),
         (VIR_ERR_OPERATION_DENIED, VIR_FROM_DOMAIN)
@@ -167,7 +180,7 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
 
     assert!(temp_files(&root).is_empty(), "{:?}", temp_files(&root));
     dom.destroy().unwrap();
-    let err = peek_err(&dom, STATUS, 24, MEMORY_PHYSICAL);
+    let err = peek_err(&dom, STATUS, 24, MemoryFlags::PHYSICAL);
     assert_eq!(err.code, VIR_ERR_OPERATION_INVALID);
     dom.undefine().unwrap();
     fs::remove_dir_all(&root).unwrap();

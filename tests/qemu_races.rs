@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use virshim::abi::virErrorNumber::{self, *};
+use virshim::abi::{ListDomainsFlags, SaveImageXmlFlags, SaveRestoreFlags};
 use virshim::core::Connection;
 use virshim::drivers::qemu::image::SaveImage;
 
@@ -203,18 +204,20 @@ fn race_worker() {
         let result = match call {
             Call::Define => conn.define_xml(&domain_xml(d, &kernel)).map(drop),
             Call::Restore => conn.restore(&image),
-            Call::ImageDefine => conn.save_image_xml_desc(&image, 0).and_then(|xml| {
-                let text = format!("worker {worker} call {n}");
-                let edited = match (xml.find("<description>"), xml.find("</description>")) {
-                    (Some(a), Some(b)) => format!("{}{text}{}", &xml[..a + 13], &xml[b..]),
-                    _ => xml.replacen(
-                        "</uuid>",
-                        &format!("</uuid><description>{text}</description>"),
-                        1,
-                    ),
-                };
-                conn.save_image_define_xml(&image, &edited, 0)
-            }),
+            Call::ImageDefine => conn
+                .save_image_xml_desc(&image, SaveImageXmlFlags::empty())
+                .and_then(|xml| {
+                    let text = format!("worker {worker} call {n}");
+                    let edited = match (xml.find("<description>"), xml.find("</description>")) {
+                        (Some(a), Some(b)) => format!("{}{text}{}", &xml[..a + 13], &xml[b..]),
+                        _ => xml.replacen(
+                            "</uuid>",
+                            &format!("</uuid><description>{text}</description>"),
+                            1,
+                        ),
+                    };
+                    conn.save_image_define_xml(&image, &edited, SaveRestoreFlags::empty())
+                }),
             _ => conn.lookup_by_name(&name(d)).and_then(|dom| match call {
                 Call::Undefine => dom.undefine(),
                 Call::Create => dom.create(),
@@ -341,7 +344,7 @@ fn race(test: &str, race: Race) {
         }
     }
     let fresh = open(&root);
-    let listed = fresh.list_all_domains(0).unwrap();
+    let listed = fresh.list_all_domains(ListDomainsFlags::empty()).unwrap();
     let mut names = HashSet::new();
     for d in &listed {
         assert!(names.insert(d.name().to_owned()), "{} twice", d.name());
@@ -382,7 +385,7 @@ fn race(test: &str, race: Race) {
 /// root or among the images that the domains' state does not explain; images complete.
 fn check_leftovers(conn: &Connection, root: &Path, images: &Path) {
     let active: Vec<String> = conn
-        .list_all_domains(0)
+        .list_all_domains(ListDomainsFlags::empty())
         .unwrap()
         .iter()
         .filter(|d| d.is_active().unwrap())
@@ -398,7 +401,7 @@ fn check_leftovers(conn: &Connection, root: &Path, images: &Path) {
     );
 
     let persistent: Vec<String> = conn
-        .list_all_domains(0)
+        .list_all_domains(ListDomainsFlags::empty())
         .unwrap()
         .iter()
         .filter(|d| d.is_persistent().unwrap())
@@ -425,6 +428,7 @@ fn check_leftovers(conn: &Connection, root: &Path, images: &Path) {
             "stray {file} beside the images"
         );
         SaveImage::open(&path).unwrap_or_else(|e| panic!("{file}: {e:?}"));
-        conn.save_image_xml_desc(&path, 0).unwrap();
+        conn.save_image_xml_desc(&path, SaveImageXmlFlags::empty())
+            .unwrap();
     }
 }

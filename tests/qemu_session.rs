@@ -12,10 +12,11 @@ use common::*;
 use virshim::abi::virDomainRunningReason::VIR_DOMAIN_RUNNING_RESTORED;
 use virshim::abi::virDomainState::VIR_DOMAIN_RUNNING;
 use virshim::abi::virErrorNumber::VIR_ERR_OPERATION_FAILED;
+use virshim::abi::{ConnectFlags, DomainState, ListDomainsFlags, NoFlags};
 use virshim::core::Connection;
 
 fn session() -> virshim::Result<Connection> {
-    Connection::open(Some("qemu:///session"), 0)
+    virshim::drivers::connect(Some("qemu:///session"), ConnectFlags::empty())
 }
 
 #[test]
@@ -46,13 +47,17 @@ fn the_session_driver_lives_in_the_users_data_directory() {
     let embed = open(&root);
     let seen = embed.lookup_by_name("guest").unwrap();
     assert_eq!(
-        seen.state(0).unwrap(),
+        seen.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED as i32)
     );
     assert_eq!(seen.id(), conn.lookup_by_name("guest").unwrap().id());
     seen.destroy().unwrap();
     seen.undefine().unwrap();
-    assert!(session().unwrap().list_all_domains(0).unwrap().is_empty());
+    assert!(session()
+        .unwrap()
+        .list_all_domains(ListDomainsFlags::empty())
+        .unwrap()
+        .is_empty());
 
     // Without XDG_DATA_HOME (or with a relative one, which XDG says to ignore): under HOME.
     for xdg in [None, Some("relative/data")] {

@@ -9,11 +9,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use virshim::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
 use virshim::abi::virDomainState::{VIR_DOMAIN_PAUSED, VIR_DOMAIN_RUNNING, VIR_DOMAIN_SHUTOFF};
 use virshim::abi::virErrorDomain::*;
 use virshim::abi::virErrorNumber::*;
-use virshim::core::{Connection, CONNECT_RO};
+use virshim::abi::{
+    ConnectFlags, CreateFlags, DomainState, MemoryFlags, NoFlags, SaveImageXmlFlags,
+    SaveRestoreFlags, XmlFlags,
+};
+use virshim::core::Connection;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -29,7 +32,8 @@ impl Env {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("virshim-td-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let conn = Connection::open(Some("test:///default"), 0).unwrap();
+        let conn =
+            virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty()).unwrap();
         assert_eq!(
             conn.lookup_by_name("test").unwrap().id(),
             1,
@@ -50,7 +54,8 @@ impl Env {
         self.conn
             .lookup_by_name("test")
             .unwrap()
-            .state(0)
+            .state(NoFlags::empty())
+            .map(DomainState::raw)
             .unwrap()
             .0
     }
@@ -78,13 +83,24 @@ fn save_inspect_edit_restore() {
     let env = Env::new("cycle");
     let img = env.saved();
     assert_eq!(env.state(), VIR_DOMAIN_SHUTOFF);
-    let xml = env.conn.save_image_xml_desc(&img, 0).unwrap();
+    let xml = env
+        .conn
+        .save_image_xml_desc(&img, SaveImageXmlFlags::empty())
+        .unwrap();
     let edited = xml.replace("/guest/diskimage1", "/guest/elsewhere");
-    env.conn.save_image_define_xml(&img, &edited, 0).unwrap();
+    env.conn
+        .save_image_define_xml(&img, &edited, SaveRestoreFlags::empty())
+        .unwrap();
     env.conn.restore(&img).unwrap();
     let dom = env.conn.lookup_by_name("test").unwrap();
-    assert_eq!(dom.state(0).unwrap(), (VIR_DOMAIN_RUNNING, 3));
-    assert!(dom.xml_desc(0).unwrap().contains("/guest/elsewhere"));
+    assert_eq!(
+        dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
+        (VIR_DOMAIN_RUNNING, 3)
+    );
+    assert!(dom
+        .xml_desc(XmlFlags::empty())
+        .unwrap()
+        .contains("/guest/elsewhere"));
 }
 
 #[test]
@@ -92,22 +108,25 @@ fn paused_saves_restore_paused_and_flags_override() {
     let env = Env::new("paused");
     let img = env.path("p.img");
     let dom = env.conn.lookup_by_name("test").unwrap();
-    dom.save_flags(&img, None, VIR_DOMAIN_SAVE_PAUSED as u32)
+    dom.save_flags(&img, None, SaveRestoreFlags::PAUSED)
         .unwrap();
     env.conn.restore(&img).unwrap();
     assert_eq!(env.state(), VIR_DOMAIN_PAUSED);
 
     env.conn.lookup_by_name("test").unwrap().destroy().unwrap();
     env.conn
-        .restore_flags(&img, None, VIR_DOMAIN_SAVE_RUNNING as u32)
+        .restore_flags(&img, None, SaveRestoreFlags::RUNNING)
         .unwrap();
     assert_eq!(env.state(), VIR_DOMAIN_RUNNING);
 
     // Rewriting the recorded state in the image itself.
     env.conn.lookup_by_name("test").unwrap().destroy().unwrap();
-    let xml = env.conn.save_image_xml_desc(&img, 0).unwrap();
+    let xml = env
+        .conn
+        .save_image_xml_desc(&img, SaveImageXmlFlags::empty())
+        .unwrap();
     env.conn
-        .save_image_define_xml(&img, &xml, VIR_DOMAIN_SAVE_RUNNING as u32)
+        .save_image_define_xml(&img, &xml, SaveRestoreFlags::RUNNING)
         .unwrap();
     env.conn.restore(&img).unwrap();
     assert_eq!(env.state(), VIR_DOMAIN_RUNNING);
@@ -117,19 +136,23 @@ fn paused_saves_restore_paused_and_flags_override() {
 fn a_compatible_dxml_is_stored_and_an_incompatible_one_refused() {
     let env = Env::new("dxml");
     let dom = env.conn.lookup_by_name("test").unwrap();
-    let xml = dom.xml_desc(0).unwrap();
+    let xml = dom.xml_desc(XmlFlags::empty()).unwrap();
     let img = env.path("d.img");
     let moved = xml.replace("/guest/diskimage1", "/guest/moved");
-    dom.save_flags(&img, Some(&moved), 0).unwrap();
+    dom.save_flags(&img, Some(&moved), SaveRestoreFlags::empty())
+        .unwrap();
     assert!(env
         .conn
-        .save_image_xml_desc(&img, 0)
+        .save_image_xml_desc(&img, SaveImageXmlFlags::empty())
         .unwrap()
         .contains("/guest/moved"));
 
     let before = std::fs::read(&img).unwrap();
     let renamed = xml.replace("<name>test</name>", "<name>other</name>");
-    let err = env.conn.restore_flags(&img, Some(&renamed), 0).unwrap_err();
+    let err = env
+        .conn
+        .restore_flags(&img, Some(&renamed), SaveRestoreFlags::empty())
+        .unwrap_err();
     assert_eq!(
         (err.code, err.domain),
         (VIR_ERR_CONFIG_UNSUPPORTED, VIR_FROM_DOMAIN)
@@ -142,7 +165,10 @@ fn a_compatible_dxml_is_stored_and_an_incompatible_one_refused() {
         "<vcpu placement='static'>2</vcpu>",
         "<vcpu placement='static'>1</vcpu>",
     );
-    let err = env.conn.restore_flags(&img, Some(&smaller), 0).unwrap_err();
+    let err = env
+        .conn
+        .restore_flags(&img, Some(&smaller), SaveRestoreFlags::empty())
+        .unwrap_err();
     assert_eq!(err.code, VIR_ERR_CONFIG_UNSUPPORTED);
     assert!(err.message.contains("vCPU"), "{}", err.message);
     assert_eq!(
@@ -157,13 +183,15 @@ fn a_compatible_dxml_is_stored_and_an_incompatible_one_refused() {
 fn an_incompatible_dxml_on_save_leaves_the_guest_running() {
     let env = Env::new("savedxml");
     let dom = env.conn.lookup_by_name("test").unwrap();
-    let xml = dom.xml_desc(0).unwrap();
+    let xml = dom.xml_desc(XmlFlags::empty()).unwrap();
     let bigger = xml.replace(
         "<memory unit='KiB'>8388608</memory>",
         "<memory unit='KiB'>9388608</memory>",
     );
     let img = env.path("s.img");
-    let err = dom.save_flags(&img, Some(&bigger), 0).unwrap_err();
+    let err = dom
+        .save_flags(&img, Some(&bigger), SaveRestoreFlags::empty())
+        .unwrap_err();
     assert_eq!(err.code, VIR_ERR_CONFIG_UNSUPPORTED);
     assert_eq!(env.state(), VIR_DOMAIN_RUNNING);
     assert!(!img.exists());
@@ -210,9 +238,11 @@ fn bad_images_fail_cleanly_and_stay_untouched() {
         std::fs::write(&path, &bytes).unwrap();
         for result in [
             env.conn.restore(&path).map(drop),
-            env.conn.save_image_xml_desc(&path, 0).map(drop),
             env.conn
-                .save_image_define_xml(&path, "<domain/>", 0)
+                .save_image_xml_desc(&path, SaveImageXmlFlags::empty())
+                .map(drop),
+            env.conn
+                .save_image_define_xml(&path, "<domain/>", SaveRestoreFlags::empty())
                 .map(drop),
         ] {
             let err = result.unwrap_err();
@@ -244,7 +274,10 @@ fn huge_and_malformed_xml_is_refused() {
         "<domain",
         "<domain type='test'><name>a</name>",
     ] {
-        let err = env.conn.save_image_define_xml(&img, xml, 0).unwrap_err();
+        let err = env
+            .conn
+            .save_image_define_xml(&img, xml, SaveRestoreFlags::empty())
+            .unwrap_err();
         assert!(
             [VIR_ERR_XML_ERROR, VIR_ERR_XML_DETAIL].contains(&err.code),
             "{:?}: {}",
@@ -254,7 +287,10 @@ fn huge_and_malformed_xml_is_refused() {
         assert!(env.conn.define_xml(xml).is_err());
     }
     // Fits the XML parser but not the test driver's image format (8192 bytes of XML).
-    let xml = env.conn.save_image_xml_desc(&img, 0).unwrap();
+    let xml = env
+        .conn
+        .save_image_xml_desc(&img, SaveImageXmlFlags::empty())
+        .unwrap();
     let big = xml.replace(
         "<name>test</name>",
         &format!(
@@ -262,7 +298,10 @@ fn huge_and_malformed_xml_is_refused() {
             "d".repeat(9000)
         ),
     );
-    let err = env.conn.save_image_define_xml(&img, &big, 0).unwrap_err();
+    let err = env
+        .conn
+        .save_image_define_xml(&img, &big, SaveRestoreFlags::empty())
+        .unwrap_err();
     assert_eq!(
         (err.code, err.domain),
         (VIR_ERR_INTERNAL_ERROR, VIR_FROM_TEST)
@@ -317,11 +356,13 @@ fn saving_where_nothing_can_be_written_keeps_the_guest() {
 fn read_only_connections_cannot_save_or_restore() {
     let env = Env::new("ro");
     let img = env.saved();
-    let ro = Connection::open(Some("test:///default"), CONNECT_RO).unwrap();
+    let ro = virshim::drivers::connect(Some("test:///default"), ConnectFlags::RO).unwrap();
     for err in [
         ro.restore(&img).unwrap_err(),
-        ro.save_image_xml_desc(&img, 0).unwrap_err(),
-        ro.save_image_define_xml(&img, "<domain/>", 0).unwrap_err(),
+        ro.save_image_xml_desc(&img, SaveImageXmlFlags::empty())
+            .unwrap_err(),
+        ro.save_image_define_xml(&img, "<domain/>", SaveRestoreFlags::empty())
+            .unwrap_err(),
     ] {
         assert_eq!(
             (err.code, err.domain),
@@ -338,7 +379,7 @@ fn concurrent_cycles_on_one_connection_stay_consistent() {
         .conn
         .lookup_by_name("test")
         .unwrap()
-        .xml_desc(0)
+        .xml_desc(XmlFlags::empty())
         .unwrap();
     std::thread::scope(|s| {
         for t in 0..4 {
@@ -349,7 +390,7 @@ fn concurrent_cycles_on_one_connection_stay_consistent() {
                 let def = xml
                     .replace("<name>test</name>", &format!("<name>{name}</name>"))
                     .replace("6695eb01-f6a4-8304-79aa-97f2502e193f", &uuid);
-                conn.create_xml(&def, 0).unwrap();
+                conn.create_xml(&def, CreateFlags::empty()).unwrap();
                 let img = dir.join(format!("{name}.img"));
                 for _ in 0..50 {
                     conn.lookup_by_name(&name).unwrap().save(&img).unwrap();
@@ -368,41 +409,50 @@ fn concurrent_cycles_on_one_connection_stay_consistent() {
 
 #[test]
 fn memory_peeks_answer_as_libvirts_test_driver() {
-    use virshim::core::{MEMORY_PHYSICAL, MEMORY_VIRTUAL};
     let env = Env::new("peek");
     let dom = env.conn.lookup_by_name("test").unwrap();
     // Byte i is the low byte of start + i.
-    let bytes = dom.memory_peek(0x12f0, 300, MEMORY_VIRTUAL).unwrap();
+    let bytes = dom.memory_peek(0x12f0, 300, MemoryFlags::VIRTUAL).unwrap();
     assert!(bytes
         .iter()
         .enumerate()
         .all(|(i, &b)| b == (0xf0 + i) as u8));
-    assert_eq!(dom.memory_peek(7, 2, MEMORY_PHYSICAL).unwrap(), [7, 8]);
-    assert!(dom.memory_peek(0, 0, MEMORY_PHYSICAL).unwrap().is_empty());
-    let err = dom.memory_peek(0, 8, 3).unwrap_err();
+    assert_eq!(
+        dom.memory_peek(7, 2, MemoryFlags::PHYSICAL).unwrap(),
+        [7, 8]
+    );
+    assert!(dom
+        .memory_peek(0, 0, MemoryFlags::PHYSICAL)
+        .unwrap()
+        .is_empty());
+    let err = dom
+        .memory_peek(0, 8, MemoryFlags::from_bits_retain(3))
+        .unwrap_err();
     assert_eq!(
         (err.code, err.domain),
         (VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN)
     );
-    let err = dom.memory_peek(0, 8, 0).unwrap_err();
+    let err = dom.memory_peek(0, 8, MemoryFlags::empty()).unwrap_err();
     assert_eq!((err.code, err.domain), (VIR_ERR_INVALID_ARG, VIR_FROM_TEST));
-    let err = dom.memory_peek(0, 8, 4).unwrap_err();
+    let err = dom
+        .memory_peek(0, 8, MemoryFlags::from_bits_retain(4))
+        .unwrap_err();
     assert_eq!(
         err.message,
         "unsupported flags (0x4) in function testDomainMemoryPeek"
     );
-    let ro = Connection::open(Some("test:///default"), CONNECT_RO).unwrap();
+    let ro = virshim::drivers::connect(Some("test:///default"), ConnectFlags::RO).unwrap();
     let err = ro
         .lookup_by_name("test")
         .unwrap()
-        .memory_peek(0, 8, MEMORY_VIRTUAL)
+        .memory_peek(0, 8, MemoryFlags::VIRTUAL)
         .unwrap_err();
     assert_eq!(
         (err.code, err.domain),
         (VIR_ERR_OPERATION_DENIED, VIR_FROM_DOMAIN)
     );
     dom.destroy().unwrap();
-    let err = dom.memory_peek(0, 8, MEMORY_VIRTUAL).unwrap_err();
+    let err = dom.memory_peek(0, 8, MemoryFlags::VIRTUAL).unwrap_err();
     assert_eq!(
         (err.code, err.domain),
         (VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN)

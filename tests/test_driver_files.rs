@@ -18,6 +18,7 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use virshim::abi::virDomainState::{VIR_DOMAIN_RUNNING, VIR_DOMAIN_SHUTOFF};
 use virshim::abi::virErrorDomain::VIR_FROM_TEST;
 use virshim::abi::virErrorNumber::VIR_ERR_SYSTEM_ERROR;
+use virshim::abi::{ConnectFlags, DomainState, NoFlags, SaveImageXmlFlags, SaveRestoreFlags};
 use virshim::core::{Connection, Domain};
 
 /// A fresh default state and a scratch directory, one test at a time.
@@ -34,7 +35,8 @@ impl Env {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         Env {
-            conn: Connection::open(Some("test:///default"), 0).unwrap(),
+            conn: virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty())
+                .unwrap(),
             dir,
             _serial: serial,
         }
@@ -45,7 +47,11 @@ impl Env {
     }
 
     fn state(&self) -> virshim::abi::virDomainState {
-        self.dom().state(0).unwrap().0
+        self.dom()
+            .state(NoFlags::empty())
+            .map(DomainState::raw)
+            .unwrap()
+            .0
     }
 
     /// A character device `major:minor` of our own; `None` (skip) without root.
@@ -118,7 +124,10 @@ fn a_fifo_without_a_reader_fails_at_once_and_one_with_a_reader_gets_the_image() 
             .ends_with("open failed: No such device or address"),
         "{err}"
     );
-    let err = env.conn.save_image_xml_desc(&fifo, 0).unwrap_err();
+    let err = env
+        .conn
+        .save_image_xml_desc(&fifo, SaveImageXmlFlags::empty())
+        .unwrap_err();
     assert!(
         err.message.starts_with("incomplete save header in"),
         "{err}"
@@ -216,14 +225,17 @@ fn on_a_full_filesystem_the_old_image_stays_whole() {
     assert_eq!(fs::read(&img).unwrap(), old, "the old image is untouched");
     assert_eq!(env.state(), VIR_DOMAIN_RUNNING);
 
-    let xml = env.conn.save_image_xml_desc(&img, 0).unwrap();
+    let xml = env
+        .conn
+        .save_image_xml_desc(&img, SaveImageXmlFlags::empty())
+        .unwrap();
     let longer = xml.replace(
         "</domain>",
         &format!("<description>{}</description></domain>", "x".repeat(6000)),
     );
     let err = env
         .conn
-        .save_image_define_xml(&img, &longer, 0)
+        .save_image_define_xml(&img, &longer, SaveRestoreFlags::empty())
         .unwrap_err();
     assert!(err.message.ends_with("No space left on device"), "{err}");
     assert_eq!(fs::read(&img).unwrap(), old, "the old image is untouched");

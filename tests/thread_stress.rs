@@ -16,9 +16,12 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use stress::model::{error_domain, Op, Own, Rng, Run};
-use virshim::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_PAUSED;
 use virshim::abi::virDomainState::*;
 use virshim::abi::virErrorNumber::*;
+use virshim::abi::{
+    ConnectFlags, CreateFlags, DomainState, ListDomainsFlags, NoFlags, SaveImageXmlFlags,
+    SaveRestoreFlags, XmlFlags,
+};
 use virshim::core::{Connection, Domain};
 
 const THREADS: usize = 8;
@@ -169,24 +172,29 @@ impl Worker {
         match op {
             Op::Define => self.conn.define_xml(&d.xml).map(drop),
             Op::Create => self.handle(d, shared)?.create(),
-            Op::CreateXml => self.conn.create_xml(&d.xml, 0).map(drop),
+            Op::CreateXml => self.conn.create_xml(&d.xml, CreateFlags::empty()).map(drop),
             Op::Suspend => self.handle(d, shared)?.suspend(),
             Op::Resume => self.handle(d, shared)?.resume(),
             Op::Save { paused } => {
                 let flags = if paused {
-                    VIR_DOMAIN_SAVE_PAUSED as u32
+                    SaveRestoreFlags::PAUSED
                 } else {
-                    0
+                    SaveRestoreFlags::empty()
                 };
                 self.handle(d, shared)?.save_flags(&d.image, None, flags)
             }
             Op::Restore => self.conn.restore(&d.image),
             Op::ImageEdit => {
-                let xml = self.conn.save_image_xml_desc(&d.image, 0)?;
+                let xml = self
+                    .conn
+                    .save_image_xml_desc(&d.image, SaveImageXmlFlags::empty())?;
                 assert!(xml.contains(&format!("<name>{}</name>", d.name)), "{xml}");
                 let edited = with_description(&xml, &format!("thread {} call {n}", self.t));
-                self.conn.save_image_define_xml(&d.image, &edited, 0)?;
-                let back = self.conn.save_image_xml_desc(&d.image, 0)?;
+                self.conn
+                    .save_image_define_xml(&d.image, &edited, SaveRestoreFlags::empty())?;
+                let back = self
+                    .conn
+                    .save_image_xml_desc(&d.image, SaveImageXmlFlags::empty())?;
                 assert!(back.contains(&format!("call {n}<")), "edit lost: {back}");
                 Ok(())
             }
@@ -195,11 +203,11 @@ impl Worker {
             Op::Lookup => self.lookups(d, model),
             Op::Inspect => {
                 let dom = self.handle(d, shared)?;
-                let (state, _) = dom.state(0)?;
+                let (state, _) = dom.state(NoFlags::empty()).map(DomainState::raw)?;
                 let info = dom.info()?;
                 let active = dom.is_active()?;
                 let persistent = dom.is_persistent()?;
-                let xml = dom.xml_desc(0)?;
+                let xml = dom.xml_desc(XmlFlags::empty())?;
                 assert!(xml.contains(&format!("<name>{}</name>", d.name)));
                 if let Some(m) = model {
                     assert_eq!(
@@ -237,7 +245,10 @@ impl Worker {
 
     /// One listing: no name, UUID or ID twice, and this thread's domains as its model says.
     fn snapshot(&mut self) {
-        let listed = self.conn.list_all_domains(0).unwrap();
+        let listed = self
+            .conn
+            .list_all_domains(ListDomainsFlags::empty())
+            .unwrap();
         assert_unique(&listed);
         for (target, model) in &self.own {
             let found = listed.iter().find(|d| d.name() == target.name);
@@ -254,7 +265,8 @@ impl Worker {
 
     /// A connection opened and closed while the others stay open: it sees the same state.
     fn reopened(&mut self) {
-        let conn = Connection::open(Some("test:///default"), 0).unwrap();
+        let conn =
+            virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty()).unwrap();
         for (target, model) in &self.own {
             assert_eq!(conn.lookup_by_name(&target.name).is_ok(), model.exists());
         }
@@ -296,7 +308,7 @@ fn assert_unique(listed: &[Domain]) {
 
 /// With no call running: listings, ID and name lists, lookups and states all agree.
 fn assert_consistent(conn: &Connection) {
-    let listed = conn.list_all_domains(0).unwrap();
+    let listed = conn.list_all_domains(ListDomainsFlags::empty()).unwrap();
     assert_unique(&listed);
     let mut active: Vec<i32> = listed.iter().map(Domain::id).filter(|&i| i > 0).collect();
     let mut ids = conn.active_domain_ids().unwrap();
@@ -313,7 +325,7 @@ fn assert_consistent(conn: &Connection) {
     names.sort();
     assert_eq!(names, inactive);
     for d in &listed {
-        let (state, _) = d.state(0).unwrap();
+        let (state, _) = d.state(NoFlags::empty()).map(DomainState::raw).unwrap();
         assert_eq!(d.is_active().unwrap(), d.id() > 0, "{}", d.name());
         assert_eq!(state == VIR_DOMAIN_SHUTOFF, d.id() < 0, "{}", d.name());
         assert_eq!(conn.lookup_by_name(d.name()).unwrap().uuid(), d.uuid());
@@ -335,7 +347,7 @@ fn stress(tag: u8, one_connection: bool) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("thread-stress-{tag}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let main = Connection::open(Some("test:///default"), 0).unwrap();
+    let main = virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty()).unwrap();
     for k in 0..SHARED {
         main.define_xml(&Target::new(tag, None, k, 0, &dir).xml)
             .unwrap();
@@ -347,7 +359,7 @@ fn stress(tag: u8, one_connection: bool) {
             let conn = if one_connection {
                 main.clone()
             } else {
-                Connection::open(Some("test:///default"), 0).unwrap()
+                virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty()).unwrap()
             };
             let mut worker = Worker {
                 conn,
@@ -402,7 +414,12 @@ fn stress(tag: u8, one_connection: bool) {
         match main.lookup_by_name(&target.name) {
             Ok(d) => {
                 assert!(model.exists(), "{} should be gone", target.name);
-                assert_eq!(d.state(0).unwrap().0, model.run.state(), "{}", target.name);
+                assert_eq!(
+                    d.state(NoFlags::empty()).map(DomainState::raw).unwrap().0,
+                    model.run.state(),
+                    "{}",
+                    target.name
+                );
                 assert_eq!(d.is_persistent().unwrap(), model.persistent);
             }
             Err(e) => {

@@ -2,7 +2,7 @@
 
 /// The state of a domain, as `virDomainGetState` reports it.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum virDomainState {
     VIR_DOMAIN_NOSTATE = 0,
     VIR_DOMAIN_RUNNING = 1,
@@ -16,14 +16,14 @@ pub enum virDomainState {
 
 /// DomainNostateReason values, as in libvirt.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum virDomainNostateReason {
     VIR_DOMAIN_NOSTATE_UNKNOWN = 0,
 }
 
 /// DomainRunningReason values, as in libvirt.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum virDomainRunningReason {
     VIR_DOMAIN_RUNNING_UNKNOWN = 0,
     VIR_DOMAIN_RUNNING_BOOTED = 1,
@@ -41,14 +41,14 @@ pub enum virDomainRunningReason {
 
 /// DomainBlockedReason values, as in libvirt.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum virDomainBlockedReason {
     VIR_DOMAIN_BLOCKED_UNKNOWN = 0,
 }
 
 /// DomainPausedReason values, as in libvirt.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum virDomainPausedReason {
     VIR_DOMAIN_PAUSED_UNKNOWN = 0,
     VIR_DOMAIN_PAUSED_USER = 1,
@@ -68,7 +68,7 @@ pub enum virDomainPausedReason {
 
 /// DomainShutdownReason values, as in libvirt.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum virDomainShutdownReason {
     VIR_DOMAIN_SHUTDOWN_UNKNOWN = 0,
     VIR_DOMAIN_SHUTDOWN_USER = 1,
@@ -76,7 +76,7 @@ pub enum virDomainShutdownReason {
 
 /// DomainShutoffReason values, as in libvirt.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum virDomainShutoffReason {
     VIR_DOMAIN_SHUTOFF_UNKNOWN = 0,
     VIR_DOMAIN_SHUTOFF_SHUTDOWN = 1,
@@ -91,7 +91,7 @@ pub enum virDomainShutoffReason {
 
 /// DomainCrashedReason values, as in libvirt.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum virDomainCrashedReason {
     VIR_DOMAIN_CRASHED_UNKNOWN = 0,
     VIR_DOMAIN_CRASHED_PANICKED = 1,
@@ -99,7 +99,7 @@ pub enum virDomainCrashedReason {
 
 /// DomainPMSuspendedReason values, as in libvirt.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum virDomainPMSuspendedReason {
     VIR_DOMAIN_PMSUSPENDED_UNKNOWN = 0,
 }

@@ -1,22 +1,47 @@
-//! The hypervisors behind connections, chosen by URI.
+//! The hypervisors behind connections, and the registry that picks one by URI scheme.
+//!
+//! Each driver declares its [`Scheme`] (the URI scheme it serves and how to open it);
+//! [`SCHEMES`] lists them, and [`connect`] opens a [`Connection`] to the one a URI names.
+//! A new driver is a module here and one line in [`SCHEMES`].
 
+pub mod common;
 pub(crate) mod failpoint;
 pub mod files;
 pub mod qemu;
 pub mod test;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use url::Url;
 
-use crate::abi::virErrorDomain::{VIR_FROM_NONE, VIR_FROM_QEMU, VIR_FROM_TEST, VIR_FROM_URI};
-use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_INVALID_ARG, VIR_ERR_NO_CONNECT};
-use crate::core::{Driver, CONNECT_NO_ALIASES, CONNECT_RO};
+use crate::abi::virErrorDomain::{VIR_FROM_NONE, VIR_FROM_URI};
+use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_CONNECT};
+use crate::abi::ConnectFlags;
+use crate::core::{resolve_uri, Connection, Driver};
 use crate::{Error, Result};
 
-/// The driver for `uri`, opened with `virConnectOpenAuth` flags.
-pub fn open(uri: &str, flags: u32) -> Result<Arc<dyn Driver>> {
+/// A URI scheme and the driver that serves it.
+pub struct Scheme {
+    /// The URI scheme: "test" for `test:///default`.
+    pub name: &'static str,
+    /// Opens the driver for a parsed URI, checking the `virConnectOpenAuth` flags as the
+    /// driver's own open function does.
+    pub open: fn(&Url, ConnectFlags) -> Result<Arc<dyn Driver>>,
+}
+
+/// Every driver virshim has, by scheme.
+pub static SCHEMES: &[Scheme] = &[test::SCHEME, qemu::SCHEME];
+
+/// Opens a connection to `uri` (None: `LIBVIRT_DEFAULT_URI`, else `test:///default`) with
+/// `virConnectOpenAuth` flags, as `virConnectOpenAuth` does.
+pub fn connect(uri: Option<&str>, flags: ConnectFlags) -> Result<Connection> {
+    let uri = resolve_uri(uri);
+    let driver = open(&uri, flags)?;
+    Ok(Connection::new(uri, flags, driver))
+}
+
+/// The driver for `uri`, opened with `flags`.
+fn open(uri: &str, flags: ConnectFlags) -> Result<Arc<dyn Driver>> {
     let parsed = Url::parse(uri).map_err(|_| {
         if uri.contains(':') {
             Error::new(
@@ -33,34 +58,8 @@ pub fn open(uri: &str, flags: u32) -> Result<Arc<dyn Driver>> {
             )
         }
     })?;
-    match parsed.scheme() {
-        "test" => {
-            Error::check_flags(
-                VIR_FROM_TEST,
-                flags,
-                CONNECT_RO | CONNECT_NO_ALIASES,
-                "testConnectOpen",
-            )?;
-            match parsed.path() {
-                "/default" => Ok(test::TestDriver::default_shared()?),
-                "/" | "" => Err(Error::new(
-                    VIR_ERR_INVALID_ARG,
-                    VIR_FROM_TEST,
-                    "testOpen: supply a path or use test:///default",
-                )),
-                path => Ok(test::TestDriver::from_file(Path::new(path))?),
-            }
-        }
-        "qemu" => {
-            Error::check_flags(
-                VIR_FROM_QEMU,
-                flags,
-                CONNECT_RO | CONNECT_NO_ALIASES,
-                "qemuConnectOpen",
-            )?;
-            let root = qemu::root::Root::from_uri(&parsed)?;
-            Ok(Arc::new(qemu::driver::QemuDriver::new(root)?))
-        }
-        _ => Err(Error::new(VIR_ERR_NO_CONNECT, VIR_FROM_NONE, uri)),
+    match SCHEMES.iter().find(|s| s.name == parsed.scheme()) {
+        Some(scheme) => (scheme.open)(&parsed, flags),
+        None => Err(Error::new(VIR_ERR_NO_CONNECT, VIR_FROM_NONE, uri)),
     }
 }

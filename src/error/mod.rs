@@ -1,18 +1,26 @@
 //! Errors as libvirt reports them: a code, the part of libvirt it comes from, and a
 //! message built the way libvirt builds it, so that callers matching on any of the three
 //! see what libvirt would show them.
+//!
+//! Rust callers match on [`Error::kind`] (an [`ErrorKind`]) and reach a failed system
+//! call's `io::Error` through `source()`; the C boundary turns an [`Error`] into libvirt's
+//! `virError` in one place (`ffi::error`), field by field.
 
+mod kind;
 mod text;
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
+
+pub use kind::ErrorKind;
 
 pub use crate::abi::virErrorDomain as ErrorDomain;
 pub use crate::abi::virErrorNumber as ErrorCode;
 use crate::abi::virErrorNumber::*;
 
 /// One libvirt error, with every field of libvirt's `virError` that carries information.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Error {
     pub code: ErrorCode,
     pub domain: ErrorDomain,
@@ -22,7 +30,32 @@ pub struct Error {
     pub str3: Option<String>,
     pub int1: i32,
     pub int2: i32,
+    /// The system call's error behind a `VIR_ERR_SYSTEM_ERROR`, for `source()`.
+    io: Option<Arc<io::Error>>,
 }
+
+/// Errors are equal when C would see the same `virError`.
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        (
+            self.code,
+            self.domain,
+            &self.message,
+            &self.str1,
+            &self.str2,
+            &self.str3,
+        ) == (
+            other.code,
+            other.domain,
+            &other.message,
+            &other.str1,
+            &other.str2,
+            &other.str3,
+        ) && (self.int1, self.int2) == (other.int1, other.int2)
+    }
+}
+
+impl Eq for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -41,7 +74,13 @@ impl Error {
             str3: None,
             int1: -1,
             int2: -1,
+            io: None,
         }
+    }
+
+    /// What failed, for Rust callers to match on.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::of(self.code)
     }
 
     /// An error with the code's own text and no detail ("Domain not found").
@@ -64,6 +103,10 @@ impl Error {
             format!("{what}: {}", strerror(errno)),
         );
         e.int1 = errno;
+        e.io = Some(Arc::new(match err.raw_os_error() {
+            Some(errno) => io::Error::from_raw_os_error(errno),
+            None => io::Error::new(err.kind(), err.to_string()),
+        }));
         e
     }
 
@@ -79,6 +122,7 @@ impl Error {
             str3: None,
             int1: 0,
             int2: 0,
+            io: None,
         }
     }
 
@@ -93,8 +137,12 @@ impl Error {
     }
 
     /// Rejects `flags` outside `allowed`, as every libvirt driver does on entry.
-    pub fn check_flags(domain: ErrorDomain, flags: u32, allowed: u32, func: &str) -> Result<()> {
-        match flags & !allowed {
+    /// The flags are typed (`crate::abi::SaveRestoreFlags`...); unknown bits were retained.
+    pub fn check_flags<F>(domain: ErrorDomain, flags: F, allowed: F, func: &str) -> Result<()>
+    where
+        F: bitflags::Flags<Bits = u32>,
+    {
+        match flags.bits() & !allowed.bits() {
             0 => Ok(()),
             extra => Err(Error::unsupported_flags(domain, extra, func)),
         }
@@ -111,6 +159,7 @@ impl Error {
             str3: None,
             int1: 0,
             int2: 0,
+            io: None,
         }
     }
 
@@ -126,7 +175,11 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io.as_deref().map(|e| e as _)
+    }
+}
 
 /// The name libvirt prints for an error domain ("Test Driver"), or "" for one it does not know.
 pub fn domain_label(domain: i32) -> &'static str {
@@ -182,20 +235,22 @@ mod tests {
             "cannot read domain image '/x': No such file or directory"
         );
         assert_eq!(e.int1, libc::ENOENT);
+        assert_eq!(e.kind(), ErrorKind::Io);
+        let source = std::error::Error::source(&e).unwrap();
+        let io = source.downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]
-    fn flag_checks_name_the_extra_bits() {
-        let e = Error::check_flags(VIR_FROM_TEST, 0x5, 0x1, "testDomainSaveFlags").unwrap_err();
+    fn kinds_follow_codes() {
         assert_eq!(
-            e.message,
-            "unsupported flags (0x4) in function testDomainSaveFlags"
+            Error::bare(VIR_ERR_NO_DOMAIN, VIR_FROM_TEST).kind(),
+            ErrorKind::NotFound
         );
-        assert_eq!(
-            (e.str1.as_deref(), e.str2.as_deref()),
-            (Some("testDomainSaveFlags"), Some("flags"))
-        );
-        assert!(Error::check_flags(VIR_FROM_TEST, 0x1, 0x1, "f").is_ok());
+        let unsupported = Error::new(VIR_ERR_CONFIG_UNSUPPORTED, VIR_FROM_QEMU, "x");
+        assert_eq!(unsupported.kind(), ErrorKind::ConfigUnsupported);
+        assert!(std::error::Error::source(&unsupported).is_none());
+        assert_eq!(Error::unknown().kind(), ErrorKind::Failed);
     }
 
     #[test]

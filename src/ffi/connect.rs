@@ -1,6 +1,6 @@
 //! Connections: open, close, identify; and the library-wide calls.
 
-use std::ffi::{c_char, c_int, c_uint, c_ulong, CStr};
+use std::ffi::{c_char, c_int, c_uint, c_ulong};
 use std::ptr;
 use std::sync::Mutex;
 
@@ -12,7 +12,8 @@ use super::types::{
 };
 use crate::abi::virErrorDomain::VIR_FROM_NONE;
 use crate::abi::virErrorNumber::VIR_ERR_NO_CONNECT;
-use crate::core::{Connection, CONNECT_RO};
+use crate::abi::ConnectFlags;
+use crate::drivers;
 use crate::Error;
 
 /// Does nothing: virshim needs no global set-up. Kept for libvirt's callers.
@@ -45,7 +46,7 @@ pub unsafe extern "C" fn virGetVersion(
     })
 }
 
-fn open(name: *const c_char, flags: c_uint, api: &'static str) -> virConnectPtr {
+fn open(name: *const c_char, flags: ConnectFlags, api: &'static str) -> virConnectPtr {
     entry(api, ptr::null_mut(), |_| {
         // SAFETY: `name` is NULL or a C string, per the contract.
         let uri = unsafe { cstr::borrow(name) }
@@ -55,7 +56,7 @@ fn open(name: *const c_char, flags: c_uint, api: &'static str) -> virConnectPtr 
                 })
             })
             .transpose()?;
-        let conn = Connection::open(uri, flags)?;
+        let conn = drivers::connect(uri, flags)?;
         Ok(CONNECTIONS.insert(virConnect {
             conn,
             last_error: Mutex::default(),
@@ -68,13 +69,13 @@ fn open(name: *const c_char, flags: c_uint, api: &'static str) -> virConnectPtr 
 /// else `test:///default`.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectOpen(name: *const c_char) -> virConnectPtr {
-    open(name, 0, "virConnectOpen")
+    open(name, ConnectFlags::empty(), "virConnectOpen")
 }
 
 /// Opens a connection that may look but not change anything.
 #[no_mangle]
 pub unsafe extern "C" fn virConnectOpenReadOnly(name: *const c_char) -> virConnectPtr {
-    open(name, CONNECT_RO, "virConnectOpenReadOnly")
+    open(name, ConnectFlags::RO, "virConnectOpenReadOnly")
 }
 
 /// Opens a connection; `auth` is not needed by virshim's drivers (none asks for
@@ -87,7 +88,11 @@ pub unsafe extern "C" fn virConnectOpenAuth(
     flags: c_uint,
 ) -> virConnectPtr {
     let _ = auth;
-    open(name, flags, "virConnectOpenAuth")
+    open(
+        name,
+        ConnectFlags::from_bits_retain(flags),
+        "virConnectOpenAuth",
+    )
 }
 
 /// Adds a reference to `conn`, to be dropped by `virConnectClose`.
@@ -124,16 +129,7 @@ pub extern "C" fn virConnectGetURI(conn: virConnectPtr) -> *mut c_char {
 #[no_mangle]
 pub extern "C" fn virConnectGetType(conn: virConnectPtr) -> *const c_char {
     entry("virConnectGetType", ptr::null(), |call| {
-        let name: &'static CStr = match call.conn(conn)?.conn.type_name() {
-            "TEST" => c"TEST",
-            "QEMU" => c"QEMU",
-            other => {
-                return Err(Error::internal(format!(
-                    "driver name {other} has no C form"
-                )))
-            }
-        };
-        Ok(name.as_ptr())
+        Ok(call.conn(conn)?.conn.type_name().as_ptr())
     })
 }
 

@@ -11,6 +11,10 @@ use super::types::{
     virConnect, virConnectPtr, virDomain, virDomainInfoPtr, virDomainPtr, VIR_UUID_BUFLEN,
     VIR_UUID_STRING_BUFLEN,
 };
+use crate::abi::{
+    CreateFlags, DefineFlags, DestroyFlags, ListDomainsFlags, MemoryFlags, NoFlags, UndefineFlags,
+    XmlFlags,
+};
 use crate::core::Domain;
 use crate::Result;
 
@@ -98,7 +102,9 @@ pub unsafe extern "C" fn virDomainCreateXML(
         c.conn.deny_read_only("virDomainCreateXML")?;
         // SAFETY: `xmlDesc` is NULL or a C string, per the contract.
         let xml = cstr::text(unsafe { call.string(xmlDesc, "xmlDesc") }?, "domain XML")?;
-        let dom = c.conn.create_xml(xml, flags)?;
+        let dom = c
+            .conn
+            .create_xml(xml, CreateFlags::from_bits_retain(flags))?;
         new_handle(&c, dom)
     })
 }
@@ -126,7 +132,9 @@ fn define(
         c.conn.deny_read_only(api)?;
         // SAFETY: `xml` is NULL or a C string, per the contract.
         let xml = cstr::text(unsafe { call.string(xml, "xml") }?, "domain XML")?;
-        let dom = c.conn.define_xml_flags(xml, flags)?;
+        let dom = c
+            .conn
+            .define_xml_flags(xml, DefineFlags::from_bits_retain(flags))?;
         new_handle(&c, dom)
     })
 }
@@ -245,7 +253,7 @@ pub unsafe extern "C" fn virDomainGetUUIDString(domain: virDomainPtr, buf: *mut 
 #[no_mangle]
 pub extern "C" fn virDomainGetXMLDesc(domain: virDomainPtr, flags: c_uint) -> *mut c_char {
     with_domain("virDomainGetXMLDesc", domain, ptr::null_mut(), |_, d| {
-        cstr::to_c(&d.dom.xml_desc(flags)?)
+        cstr::to_c(&d.dom.xml_desc(XmlFlags::from_bits_retain(flags))?)
     })
 }
 
@@ -259,12 +267,12 @@ pub unsafe extern "C" fn virDomainGetState(
 ) -> c_int {
     with_domain("virDomainGetState", domain, -1, |call, d| {
         let state = call.non_null(state, "state")?;
-        let (s, r) = d.dom.state(flags)?;
+        let now = d.dom.state(NoFlags::from_bits_retain(flags))?;
         // SAFETY: `state` is checked; `reason` is optional; both are caller's ints.
         unsafe {
-            *state = s as c_int;
+            *state = now.state() as c_int;
             if !reason.is_null() {
-                *reason = r;
+                *reason = now.reason();
             }
         }
         Ok(0)
@@ -319,6 +327,7 @@ pub unsafe extern "C" fn virDomainMemoryPeek(
     with_domain("virDomainMemoryPeek", dom, -1, |call, d| {
         // libvirt's order: read-only, exclusive flags, then the buffer.
         d.conn.conn.deny_read_only("virDomainMemoryPeek")?;
+        let flags = MemoryFlags::from_bits_retain(flags);
         crate::core::check_memory_peek_flags(flags)?;
         let out = call.array(buffer.cast::<u8>(), "buffer", size)?;
         let bytes = d.dom.memory_peek(start, size, flags)?;
@@ -347,7 +356,7 @@ pub extern "C" fn virDomainCreate(domain: virDomainPtr) -> c_int {
 #[no_mangle]
 pub extern "C" fn virDomainCreateWithFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
     lifecycle("virDomainCreateWithFlags", domain, |d| {
-        d.create_with_flags(flags)
+        d.create_with_flags(CreateFlags::from_bits_retain(flags))
     })
 }
 
@@ -360,7 +369,9 @@ pub extern "C" fn virDomainDestroy(domain: virDomainPtr) -> c_int {
 /// Stops a running domain at once, with flags.
 #[no_mangle]
 pub extern "C" fn virDomainDestroyFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
-    lifecycle("virDomainDestroyFlags", domain, |d| d.destroy_flags(flags))
+    lifecycle("virDomainDestroyFlags", domain, |d| {
+        d.destroy_flags(DestroyFlags::from_bits_retain(flags))
+    })
 }
 
 /// Pauses a running domain.
@@ -385,7 +396,7 @@ pub extern "C" fn virDomainUndefine(domain: virDomainPtr) -> c_int {
 #[no_mangle]
 pub extern "C" fn virDomainUndefineFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
     lifecycle("virDomainUndefineFlags", domain, |d| {
-        d.undefine_flags(flags)
+        d.undefine_flags(UndefineFlags::from_bits_retain(flags))
     })
 }
 
@@ -404,7 +415,9 @@ pub unsafe extern "C" fn virConnectListAllDomains(
     }
     entry("virConnectListAllDomains", -1, |call| {
         let c = call.conn(conn)?;
-        let found = c.conn.list_all_domains(flags)?;
+        let found = c
+            .conn
+            .list_all_domains(ListDomainsFlags::from_bits_retain(flags))?;
         let count = found.len() as c_int;
         if domains.is_null() {
             return Ok(count);

@@ -6,6 +6,7 @@ use std::ptr;
 use super::call::{entry, Call};
 use super::cstr;
 use super::types::{virConnectPtr, virDomainPtr};
+use crate::abi::{SaveImageXmlFlags, SaveRestoreFlags};
 use crate::Result;
 
 /// An optional replacement XML.
@@ -54,7 +55,11 @@ pub unsafe extern "C" fn virDomainSaveFlags(
     save("virDomainSaveFlags", domain, to, |d, to| {
         // SAFETY: `dxml` is NULL or a C string, per the contract.
         let dxml = unsafe { optional_xml(dxml) }?;
-        d.save_flags(cstr::path(to), dxml, flags)
+        d.save_flags(
+            cstr::path(to),
+            dxml,
+            SaveRestoreFlags::from_bits_retain(flags),
+        )
     })
 }
 
@@ -117,6 +122,7 @@ pub unsafe extern "C" fn virDomainRestoreFlags(
         |_, c, from| {
             // SAFETY: `dxml` is NULL or a C string, per the contract.
             let dxml = unsafe { optional_xml(dxml) }?;
+            let flags = SaveRestoreFlags::from_bits_retain(flags);
             c.restore_flags(cstr::path(from), dxml, flags).map(|()| 0)
         },
     )
@@ -135,7 +141,10 @@ fn image_xml(
         "file",
         false,
         ptr::null_mut(),
-        |_, c, file| cstr::to_c(&c.save_image_xml_desc(cstr::path(file), flags)?),
+        |_, c, file| {
+            let flags = SaveImageXmlFlags::from_bits_retain(flags);
+            cstr::to_c(&c.save_image_xml_desc(cstr::path(file), flags)?)
+        },
     )
 }
 
@@ -169,8 +178,12 @@ fn image_define(
     on_image(api, conn, file, "file", true, -1, |call, c, file| {
         // SAFETY: `dxml` is NULL or a C string, per the contract.
         let dxml = cstr::text(unsafe { call.string(dxml, "dxml") }?, "domain XML")?;
-        c.save_image_define_xml(cstr::path(file), dxml, flags)
-            .map(|()| 0)
+        c.save_image_define_xml(
+            cstr::path(file),
+            dxml,
+            SaveRestoreFlags::from_bits_retain(flags),
+        )
+        .map(|()| 0)
     })
 }
 

@@ -25,7 +25,7 @@ pub use abi::check_abi_stability;
 pub use domain::{DomainDef, DriverDefaults, FormatFlags};
 pub use read::parse as parse_tree;
 pub use tree::{Element, Node};
-pub use values::{disk_index, parse_uuid};
+pub use values::{disk_index, format_uuid, parse_uuid};
 pub use write::to_string as tree_to_string;
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
 
-use virshim::core::{Connection, Domain, MEMORY_PHYSICAL};
+use virshim::abi::{ConnectFlags, MemoryFlags};
+use virshim::core::{Connection, Domain};
 use virshim::drivers::qemu::process::{Paths, Qemu};
 
 use super::{scratch, secs, serial, wait_filled, Status, Stragglers, STATUS};
@@ -34,7 +35,11 @@ pub fn setup(test: &str) -> (MutexGuard<'static, ()>, Stragglers, PathBuf) {
 }
 
 pub fn open(root: &Path) -> Connection {
-    Connection::open(Some(&format!("qemu:///embed?root={}", root.display())), 0).unwrap()
+    virshim::drivers::connect(
+        Some(&format!("qemu:///embed?root={}", root.display())),
+        ConnectFlags::empty(),
+    )
+    .unwrap()
 }
 
 pub fn guest_xml(name: &str, uuid: &str, kernel: &Path) -> String {
@@ -68,7 +73,7 @@ pub fn started(conn: &Connection, root: &Path, name: &str, kernel: &Path) -> Dom
 
 /// The guest's counter, read through the driver.
 pub fn counter(dom: &Domain) -> u64 {
-    let block = dom.memory_peek(STATUS, 24, MEMORY_PHYSICAL).unwrap();
+    let block = dom.memory_peek(STATUS, 24, MemoryFlags::PHYSICAL).unwrap();
     Status::parse(&block).counter
 }
 

@@ -8,7 +8,7 @@
 //! directory whose QEMU is gone is cleaned up on the way.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{CStr, OsString};
 use std::fs::{self, OpenOptions};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -26,11 +26,15 @@ use super::root::{Locked, Root};
 use super::state::{io_error, kill_pid, qemu_pid, read_def, write_atomic, Dom, Run, Status};
 use crate::abi::virDomainPausedReason::*;
 use crate::abi::virDomainRunningReason::*;
-use crate::abi::virDomainShutoffReason::*;
-use crate::abi::virDomainState;
+use crate::abi::virDomainShutoffReason::{self, *};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_QEMU};
 use crate::abi::virErrorNumber::*;
-use crate::core::{check_driver_memory_peek_flags, same_domain, DomainId, DomainInfo, Driver};
+use crate::abi::{
+    CreateFlags, DefineFlags, DestroyFlags, DomainState, ListDomainsFlags, MemoryFlags, NoFlags,
+    SaveImageXmlFlags, SaveRestoreFlags, UndefineFlags, XmlFlags,
+};
+use crate::core::{DomainId, DomainInfo, Driver, MemoryPeek, SaveRestore};
+use crate::drivers::common::{check_memory_peek_flags, same_domain};
 use crate::drivers::failpoint;
 use crate::xml::{check_abi_stability, parse_tree, DomainDef, Element, FormatFlags};
 use crate::{Error, Result};
@@ -46,26 +50,12 @@ const STREAM_TIMEOUT: Duration = Duration::from_secs(3600);
 /// as the bytes pass through a temporary file and a buffer of their size.
 pub const MEMORY_PEEK_MAX: usize = 64 << 20;
 
-const BYPASS_CACHE: u32 =
-    crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_BYPASS_CACHE as u32;
-const SAVE_RUNNING: u32 = crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_RUNNING as u32;
-const SAVE_PAUSED: u32 = crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_PAUSED as u32;
-/// Accepted by restores as libvirt accepts it; the driver runs no guest with an NVRAM
-/// (`<loader>`/`<nvram>` are refused), so there is nothing to reset.
-const RESET_NVRAM: u32 = crate::abi::virDomainSaveRestoreFlags::VIR_DOMAIN_SAVE_RESET_NVRAM as u32;
-const XML_SECURE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_SECURE as u32;
-const XML_INACTIVE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_INACTIVE as u32;
-const XML_UPDATE_CPU: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_UPDATE_CPU as u32;
+/// The flags saves take: the state a restore starts in, and the page cache bypassed.
+const SAVE_FLAGS: SaveRestoreFlags = SaveRestoreFlags::BYPASS_CACHE
+    .union(SaveRestoreFlags::RUNNING)
+    .union(SaveRestoreFlags::PAUSED);
 /// How long a QEMU that failed a restore has to exit and say why in its log.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
-const XML_MIGRATABLE: u32 = crate::abi::virDomainXMLFlags::VIR_DOMAIN_XML_MIGRATABLE as u32;
-
-/// The `virConnectListAllDomains` filters this driver knows.
-const LIST_FLAGS: u32 = 0xffff;
-
-fn uuid_text(uuid: &[u8; 16]) -> String {
-    uuid::Uuid::from_bytes(*uuid).hyphenated().to_string()
-}
 
 fn no_domain(detail: String) -> Error {
     Error::new(VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU, detail)
@@ -172,7 +162,7 @@ pub struct QemuDriver {
     host: Host,
     /// Why each domain that this driver stopped is shut off (libvirt keeps this in
     /// memory only, too).
-    shutoff: Mutex<HashMap<[u8; 16], i32>>,
+    shutoff: Mutex<HashMap<[u8; 16], virDomainShutoffReason>>,
 }
 
 impl QemuDriver {
@@ -190,20 +180,20 @@ impl QemuDriver {
         defaults::parse(xml, &self.host)
     }
 
-    fn set_shutoff(&self, uuid: [u8; 16], reason: i32) {
+    fn set_shutoff(&self, uuid: [u8; 16], reason: virDomainShutoffReason) {
         self.shutoff
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(uuid, reason);
     }
 
-    fn shutoff_reason(&self, uuid: &[u8; 16]) -> i32 {
+    fn shutoff_reason(&self, uuid: &[u8; 16]) -> virDomainShutoffReason {
         self.shutoff
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(uuid)
             .copied()
-            .unwrap_or(VIR_DOMAIN_SHUTOFF_UNKNOWN as i32)
+            .unwrap_or(VIR_DOMAIN_SHUTOFF_UNKNOWN)
     }
 
     /// Every domain, read afresh; the caller holds the lock. Run directories of QEMUs
@@ -284,7 +274,7 @@ impl QemuDriver {
                 // Still starting (no status yet) cannot happen under the lock: the
                 // starter writes everything before releasing it.
                 if let Ok(def) = read_def(&dir.join("def.xml")) {
-                    self.set_shutoff(def.uuid(), VIR_DOMAIN_SHUTOFF_CRASHED as i32);
+                    self.set_shutoff(def.uuid(), VIR_DOMAIN_SHUTOFF_CRASHED);
                 }
                 // A QEMU without its state files (its starter died): not one to keep.
                 kill_pid(&paths);
@@ -303,7 +293,7 @@ impl QemuDriver {
             .ok_or_else(|| {
                 no_domain(format!(
                     "no domain with matching uuid '{}' ({})",
-                    uuid_text(&dom.uuid),
+                    dom.uuid_string(),
                     dom.name
                 ))
             })
@@ -387,7 +377,7 @@ impl QemuDriver {
         mut qemu: Qemu,
         def: &DomainDef,
         cpu: Option<&Element>,
-        (paused, reason): (bool, i32),
+        state: DomainState,
     ) -> Result<DomainId> {
         let dir = self.root.run_dir(def.name())?;
         let result = (|| {
@@ -408,9 +398,9 @@ impl QemuDriver {
                 &dir.join("live.xml"),
                 &live.to_xml(Some(id), FormatFlags::default()),
             )?;
-            let status = Status { id, paused, reason };
+            let status = Status { id, state };
             write_atomic(&dir.join("status"), &status.to_json())?;
-            if !paused {
+            if !status.is_paused() {
                 qemu.monitor().execute("cont", None)?;
             }
             Ok(DomainId {
@@ -447,7 +437,7 @@ impl QemuDriver {
     }
 
     /// Forgets the running domain `name` (its QEMU is gone) and records why it stopped.
-    fn stopped(&self, dom: &Dom, reason: i32) {
+    fn stopped(&self, dom: &Dom, reason: virDomainShutoffReason) {
         let def = dom.def();
         if let Ok(dir) = self.root.run_dir(def.name()) {
             let _ = fs::remove_dir_all(dir);
@@ -461,7 +451,7 @@ impl QemuDriver {
     /// a QEMU that died leaves the domain shut off as crashed.
     fn save_failed(&self, dom: &Dom, qemu: &mut Qemu, was_running: bool) {
         if !qemu.is_running() {
-            self.stopped(dom, VIR_DOMAIN_SHUTOFF_CRASHED as i32);
+            self.stopped(dom, VIR_DOMAIN_SHUTOFF_CRASHED);
         } else if was_running && qemu.monitor().execute("cont", None).is_ok() {
             let id = dom.key().id;
             let status = Status::running(id, VIR_DOMAIN_RUNNING_SAVE_CANCELED);
@@ -473,7 +463,7 @@ impl QemuDriver {
     fn switch(&self, dom: &DomainId, pause: bool) -> Result<()> {
         self.with_dom(dom, |d| {
             let run = d.run.as_ref().ok_or_else(not_running)?;
-            if run.status.paused == pause {
+            if run.status.is_paused() == pause {
                 return Ok(());
             }
             let mut qemu = self.attach(d)?;
@@ -548,28 +538,17 @@ fn migratable_flags() -> FormatFlags {
 }
 
 /// Paused or not, and why, for a guest started with `virDomainCreate*` `flags`.
-fn boot_state(flags: u32) -> (bool, i32) {
-    let paused = crate::abi::virDomainCreateFlags::VIR_DOMAIN_START_PAUSED as u32;
-    if flags & paused != 0 {
-        (true, VIR_DOMAIN_PAUSED_USER as i32)
+fn boot_state(flags: CreateFlags) -> DomainState {
+    if flags.contains(CreateFlags::START_PAUSED) {
+        DomainState::Paused(VIR_DOMAIN_PAUSED_USER)
     } else {
-        (false, VIR_DOMAIN_RUNNING_BOOTED as i32)
-    }
-}
-
-fn requested_state(flags: u32) -> Option<bool> {
-    if flags & SAVE_RUNNING != 0 {
-        Some(true)
-    } else if flags & SAVE_PAUSED != 0 {
-        Some(false)
-    } else {
-        None
+        DomainState::Running(VIR_DOMAIN_RUNNING_BOOTED)
     }
 }
 
 impl Driver for QemuDriver {
-    fn type_name(&self) -> &'static str {
-        "QEMU"
+    fn type_name(&self) -> &'static CStr {
+        c"QEMU"
     }
 
     fn hypervisor_version(&self) -> u64 {
@@ -603,16 +582,16 @@ impl Driver for QemuDriver {
             .ok_or_else(|| {
                 no_domain(format!(
                     "no domain with matching uuid '{}'",
-                    uuid_text(uuid)
+                    crate::xml::format_uuid(uuid)
                 ))
             })
     }
 
-    fn list_all(&self, flags: u32) -> Result<Vec<DomainId>> {
+    fn list_all(&self, flags: ListDomainsFlags) -> Result<Vec<DomainId>> {
         Error::check_flags(
             VIR_FROM_QEMU,
             flags,
-            LIST_FLAGS,
+            ListDomainsFlags::all(),
             "qemuConnectListAllDomains",
         )?;
         let lock = self.root.lock()?;
@@ -643,11 +622,11 @@ impl Driver for QemuDriver {
             .collect())
     }
 
-    fn define_xml(&self, xml: &str, flags: u32) -> Result<DomainId> {
-        let validate = crate::abi::virDomainDefineFlags::VIR_DOMAIN_DEFINE_VALIDATE as u32;
+    fn define_xml(&self, xml: &str, flags: DefineFlags) -> Result<DomainId> {
+        let validate = DefineFlags::VALIDATE;
         Error::check_flags(VIR_FROM_QEMU, flags, validate, "qemuDomainDefineXMLFlags")?;
         let def = self.parse(xml)?;
-        if flags & validate != 0 {
+        if flags.contains(validate) {
             def.validate_schema()?;
         }
         let lock = self.root.lock()?;
@@ -665,8 +644,8 @@ impl Driver for QemuDriver {
         })
     }
 
-    fn create_xml(&self, xml: &str, flags: u32) -> Result<DomainId> {
-        let paused = crate::abi::virDomainCreateFlags::VIR_DOMAIN_START_PAUSED as u32;
+    fn create_xml(&self, xml: &str, flags: CreateFlags) -> Result<DomainId> {
+        let paused = CreateFlags::START_PAUSED;
         Error::check_flags(VIR_FROM_QEMU, flags, paused, "qemuDomainCreateXML")?;
         let def = self.parse(xml)?;
         let lock = self.root.lock()?;
@@ -676,8 +655,8 @@ impl Driver for QemuDriver {
         self.launch(&lock, qemu, &def, None, boot_state(flags))
     }
 
-    fn create(&self, dom: &DomainId, flags: u32) -> Result<()> {
-        let paused = crate::abi::virDomainCreateFlags::VIR_DOMAIN_START_PAUSED as u32;
+    fn create(&self, dom: &DomainId, flags: CreateFlags) -> Result<()> {
+        let paused = CreateFlags::START_PAUSED;
         Error::check_flags(VIR_FROM_QEMU, flags, paused, "qemuDomainCreateWithFlags")?;
         let lock = self.root.lock()?;
         let doms = self.scan(&lock)?;
@@ -695,8 +674,8 @@ impl Driver for QemuDriver {
             .map(drop)
     }
 
-    fn destroy(&self, dom: &DomainId, flags: u32) -> Result<()> {
-        let graceful = crate::abi::virDomainDestroyFlagsValues::VIR_DOMAIN_DESTROY_GRACEFUL as u32;
+    fn destroy(&self, dom: &DomainId, flags: DestroyFlags) -> Result<()> {
+        let graceful = DestroyFlags::GRACEFUL;
         Error::check_flags(VIR_FROM_QEMU, flags, graceful, "qemuDomainDestroyFlags")?;
         self.with_dom(dom, |d| {
             if d.run.is_none() {
@@ -704,14 +683,14 @@ impl Driver for QemuDriver {
             }
             let paths = self.root.process_paths(d.def().name())?;
             match Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT) {
-                Ok(Some(qemu)) if flags & graceful != 0 => qemu.stop()?,
+                Ok(Some(qemu)) if flags.contains(graceful) => qemu.stop()?,
                 Ok(Some(qemu)) => qemu.kill()?,
                 Ok(None) => {}
                 // A monitor that does not answer (busy with another client, or hung)
                 // does not keep a destroy from killing QEMU.
                 Err(_) => kill_pid(&paths),
             }
-            self.stopped(d, VIR_DOMAIN_SHUTOFF_DESTROYED as i32);
+            self.stopped(d, VIR_DOMAIN_SHUTOFF_DESTROYED);
             Ok(())
         })
     }
@@ -724,15 +703,9 @@ impl Driver for QemuDriver {
         self.switch(dom, false)
     }
 
-    fn undefine(&self, dom: &DomainId, flags: u32) -> Result<()> {
-        use crate::abi::virDomainUndefineFlagsValues::*;
-        let known = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE as u32
-            | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA as u32
-            | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA as u32
-            | VIR_DOMAIN_UNDEFINE_NVRAM as u32
-            | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM as u32
-            | VIR_DOMAIN_UNDEFINE_TPM as u32
-            | VIR_DOMAIN_UNDEFINE_KEEP_TPM as u32;
+    fn undefine(&self, dom: &DomainId, flags: UndefineFlags) -> Result<()> {
+        // Every flag libvirt 9.0 defines: the driver keeps none of what they remove.
+        let known = UndefineFlags::all();
         Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuDomainUndefineFlags")?;
         self.with_dom(dom, |d| {
             let Some(config) = &d.config else {
@@ -748,18 +721,14 @@ impl Driver for QemuDriver {
         })
     }
 
-    fn xml_desc(&self, dom: &DomainId, flags: u32) -> Result<String> {
-        Error::check_flags(
-            VIR_FROM_QEMU,
-            flags,
-            XML_SECURE | XML_INACTIVE | XML_UPDATE_CPU | XML_MIGRATABLE,
-            "qemuDomainGetXMLDesc",
-        )?;
-        let inactive = flags & XML_INACTIVE != 0;
+    fn xml_desc(&self, dom: &DomainId, flags: XmlFlags) -> Result<String> {
+        let known = XmlFlags::all();
+        Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuDomainGetXMLDesc")?;
+        let inactive = flags.contains(XmlFlags::INACTIVE);
         let format = FormatFlags {
-            secure: flags & XML_SECURE != 0,
+            secure: flags.contains(XmlFlags::SECURE),
             inactive,
-            migratable: flags & XML_MIGRATABLE != 0,
+            migratable: flags.contains(XmlFlags::MIGRATABLE),
         };
         self.with_dom(dom, |d| {
             Ok(match (&d.run, &d.config) {
@@ -771,8 +740,8 @@ impl Driver for QemuDriver {
         })
     }
 
-    fn state(&self, dom: &DomainId, flags: u32) -> Result<(virDomainState, i32)> {
-        Error::check_flags(VIR_FROM_QEMU, flags, 0, "qemuDomainGetState")?;
+    fn state(&self, dom: &DomainId, flags: NoFlags) -> Result<DomainState> {
+        Error::check_flags(VIR_FROM_QEMU, flags, NoFlags::empty(), "qemuDomainGetState")?;
         self.with_dom(dom, |d| Ok(d.status(self.shutoff_reason(&dom.uuid))))
     }
 
@@ -780,7 +749,7 @@ impl Driver for QemuDriver {
         self.with_dom(dom, |d| {
             let def = d.def();
             Ok(DomainInfo {
-                state: d.status(0).0,
+                state: d.state(),
                 max_mem_kib: def.max_memory_kib(),
                 memory_kib: def.current_memory_kib(),
                 vcpus: def.vcpus(),
@@ -797,8 +766,24 @@ impl Driver for QemuDriver {
         self.with_dom(dom, |d| Ok(d.config.is_some()))
     }
 
-    fn memory_peek(&self, dom: &DomainId, start: u64, size: usize, flags: u32) -> Result<Vec<u8>> {
-        check_driver_memory_peek_flags(VIR_FROM_QEMU, flags, "qemuDomainMemoryPeek")?;
+    fn save_restore(&self) -> Option<&dyn SaveRestore> {
+        Some(self)
+    }
+
+    fn memory_peek(&self) -> Option<&dyn MemoryPeek> {
+        Some(self)
+    }
+}
+
+impl MemoryPeek for QemuDriver {
+    fn memory_peek(
+        &self,
+        dom: &DomainId,
+        start: u64,
+        size: usize,
+        flags: MemoryFlags,
+    ) -> Result<Vec<u8>> {
+        check_memory_peek_flags(VIR_FROM_QEMU, flags, "qemuDomainMemoryPeek")?;
         if size > MEMORY_PEEK_MAX {
             return Err(Error::new(
                 VIR_ERR_INVALID_ARG,
@@ -814,7 +799,7 @@ impl Driver for QemuDriver {
             let mut qemu = self.attach(d)?;
             let file = MemFile::create(&self.root.run_dir(d.def().name())?)?;
             // QEMU translates virtual addresses with the current CPU's page tables.
-            let cmd = if flags == crate::core::MEMORY_VIRTUAL {
+            let cmd = if flags == MemoryFlags::VIRTUAL {
                 "memsave"
             } else {
                 "pmemsave"
@@ -838,22 +823,25 @@ impl Driver for QemuDriver {
             Ok(bytes)
         })
     }
+}
 
-    fn save(&self, dom: &DomainId, to: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
-        Error::check_flags(
-            VIR_FROM_QEMU,
-            flags,
-            BYPASS_CACHE | SAVE_RUNNING | SAVE_PAUSED,
-            "qemuDomainSaveFlags",
-        )?;
+impl SaveRestore for QemuDriver {
+    fn save(
+        &self,
+        dom: &DomainId,
+        to: &Path,
+        dxml: Option<&str>,
+        flags: SaveRestoreFlags,
+    ) -> Result<()> {
+        Error::check_flags(VIR_FROM_QEMU, flags, SAVE_FLAGS, "qemuDomainSaveFlags")?;
         self.with_dom(dom, |d| {
             let run = d.run.as_ref().ok_or_else(not_running)?;
             let xml = self.image_xml(&run.def, &run.live, dxml)?;
-            let was_running = !run.status.paused;
+            let was_running = !run.status.is_paused();
             let image = SaveImage::new(
                 xml,
                 Some(defaults::cookie_xml(&run.live)),
-                requested_state(flags).unwrap_or(was_running),
+                flags.requested_state().unwrap_or(was_running),
             );
             let mut qemu = self.attach(d)?;
             let name = d.def().name();
@@ -886,7 +874,7 @@ impl Driver for QemuDriver {
                 file,
                 to,
                 &image,
-                flags & BYPASS_CACHE != 0,
+                flags.contains(SaveRestoreFlags::BYPASS_CACHE),
                 Instant::now() + STREAM_TIMEOUT,
             );
             if let Err(e) = saved {
@@ -895,18 +883,16 @@ impl Driver for QemuDriver {
                 return Err(e);
             }
             let _ = qemu.stop();
-            self.stopped(d, VIR_DOMAIN_SHUTOFF_SAVED as i32);
+            self.stopped(d, VIR_DOMAIN_SHUTOFF_SAVED);
             Ok(())
         })
     }
 
-    fn restore(&self, from: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
-        Error::check_flags(
-            VIR_FROM_QEMU,
-            flags,
-            BYPASS_CACHE | SAVE_RUNNING | SAVE_PAUSED | RESET_NVRAM,
-            "qemuDomainRestoreFlags",
-        )?;
+    fn restore(&self, from: &Path, dxml: Option<&str>, flags: SaveRestoreFlags) -> Result<()> {
+        // RESET_NVRAM is accepted as libvirt accepts it; the driver runs no guest with an
+        // NVRAM (`<loader>`/`<nvram>` are refused), so there is nothing to reset.
+        let known = SAVE_FLAGS | SaveRestoreFlags::RESET_NVRAM;
+        Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuDomainRestoreFlags")?;
         // Under the lock, so that no image edit of this root is half done.
         let lock = self.root.lock()?;
         let (file, image) = SaveImage::open(from)?;
@@ -932,7 +918,7 @@ impl Driver for QemuDriver {
         // As in libvirt, a restore that fails once QEMU is asked for leaves the domain
         // shut off as failed.
         let failed = |e: Error| {
-            self.set_shutoff(def.uuid(), VIR_DOMAIN_SHUTOFF_FAILED as i32);
+            self.set_shutoff(def.uuid(), VIR_DOMAIN_SHUTOFF_FAILED);
             e
         };
         let mut qemu = self.start_qemu(&def, &options).map_err(failed)?;
@@ -940,7 +926,7 @@ impl Driver for QemuDriver {
             qemu.monitor(),
             &file,
             &image,
-            flags & BYPASS_CACHE != 0,
+            flags.contains(SaveRestoreFlags::BYPASS_CACHE),
             Instant::now() + STREAM_TIMEOUT,
         );
         if let Err(mut e) = restored {
@@ -952,20 +938,19 @@ impl Driver for QemuDriver {
             let _ = fs::remove_dir_all(self.root.run_dir(def.name())?);
             return Err(failed(e));
         }
-        let running = requested_state(flags).unwrap_or(image.header.was_running);
+        let running = flags.requested_state().unwrap_or(image.header.was_running);
         let state = if running {
-            (false, VIR_DOMAIN_RUNNING_RESTORED as i32)
+            DomainState::Running(VIR_DOMAIN_RUNNING_RESTORED)
         } else {
-            (true, VIR_DOMAIN_PAUSED_MIGRATION as i32)
+            DomainState::Paused(VIR_DOMAIN_PAUSED_MIGRATION)
         };
         self.launch(&lock, qemu, &def, options.cpu, state)
             .map(drop)
             .map_err(failed)
     }
 
-    fn save_image_xml(&self, file: &Path, flags: u32) -> Result<String> {
-        let secure =
-            crate::abi::virDomainSaveImageXMLFlags::VIR_DOMAIN_SAVE_IMAGE_XML_SECURE as u32;
+    fn save_image_xml(&self, file: &Path, flags: SaveImageXmlFlags) -> Result<String> {
+        let secure = SaveImageXmlFlags::SECURE;
         Error::check_flags(
             VIR_FROM_QEMU,
             flags,
@@ -977,19 +962,20 @@ impl Driver for QemuDriver {
         Ok(def.to_xml(
             None,
             FormatFlags {
-                secure: flags & secure != 0,
+                secure: flags.contains(secure),
                 ..FormatFlags::default()
             },
         ))
     }
 
-    fn save_image_define_xml(&self, file: &Path, dxml: &str, flags: u32) -> Result<()> {
-        Error::check_flags(
-            VIR_FROM_QEMU,
-            flags,
-            SAVE_RUNNING | SAVE_PAUSED,
-            "qemuDomainSaveImageDefineXML",
-        )?;
+    fn save_image_define_xml(
+        &self,
+        file: &Path,
+        dxml: &str,
+        flags: SaveRestoreFlags,
+    ) -> Result<()> {
+        let known = SaveRestoreFlags::RUNNING | SaveRestoreFlags::PAUSED;
+        Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuDomainSaveImageDefineXML")?;
         // Restores of this root read images under the lock: none sees half an edit.
         let _lock = self.root.lock()?;
         let handle = OpenOptions::new()
@@ -1005,7 +991,7 @@ impl Driver for QemuDriver {
         if image.cookie.is_some() {
             image.header.cookie_offset = image.xml.len() as u32 + 1;
         }
-        if let Some(running) = requested_state(flags) {
+        if let Some(running) = flags.requested_state() {
             image.header.was_running = running;
         }
         image.write_at_start(&handle)?;

@@ -110,7 +110,7 @@ impl SaveJob {
     /// lock, so no save of this domain is under way.
     pub(super) fn recover(self, dir: &Path, qemu: &mut Qemu, id: i32) -> Result<Status> {
         migration::cancel_save(qemu.monitor());
-        let after = if self.before.paused {
+        let after = if self.before.is_paused() {
             Status { id, ..self.before }
         } else {
             qemu.monitor().execute("cont", None)?;
@@ -128,7 +128,7 @@ impl SaveJob {
                 } else {
                     "its call ended"
                 },
-                if after.paused {
+                if after.is_paused() {
                     "left paused"
                 } else {
                     "guest resumed"

@@ -26,3 +26,26 @@ pub mod root;
 mod state;
 #[cfg(test)]
 mod tests;
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::abi::virErrorDomain::VIR_FROM_QEMU;
+use crate::abi::ConnectFlags;
+use crate::core::Driver;
+use crate::drivers::Scheme;
+use crate::{Error, Result};
+
+/// `qemu:///embed?root=DIR` and `qemu:///session`.
+pub const SCHEME: Scheme = Scheme {
+    name: "qemu",
+    open: open_uri,
+};
+
+fn open_uri(uri: &Url, flags: ConnectFlags) -> Result<Arc<dyn Driver>> {
+    let known = ConnectFlags::RO | ConnectFlags::NO_ALIASES;
+    Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuConnectOpen")?;
+    let root = root::Root::from_uri(uri)?;
+    Ok(Arc::new(driver::QemuDriver::new(root)?))
+}

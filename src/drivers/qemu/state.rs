@@ -13,8 +13,12 @@ use super::defaults::VIRT_TYPES;
 use super::process::Paths;
 use crate::abi::virDomainState::{self, *};
 use crate::abi::virErrorDomain::VIR_FROM_QEMU;
-use crate::abi::{virDomainPausedReason, virDomainRunningReason};
-use crate::core::{list_filter_matches, DomainId};
+use crate::abi::{
+    virDomainPausedReason, virDomainRunningReason, virDomainShutoffReason, DomainState,
+    ListDomainsFlags,
+};
+use crate::core::DomainId;
+use crate::drivers::common::list_filter_matches;
 use crate::xml::DomainDef;
 use crate::{Error, Result};
 
@@ -22,33 +26,27 @@ use crate::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Status {
     pub(super) id: i32,
-    pub(super) paused: bool,
-    pub(super) reason: i32,
+    /// Running or paused, with the reason.
+    pub(super) state: DomainState,
 }
 
 impl Status {
     pub(super) fn running(id: i32, reason: virDomainRunningReason) -> Status {
         Status {
             id,
-            paused: false,
-            reason: reason as i32,
+            state: DomainState::Running(reason),
         }
     }
 
     pub(super) fn paused(id: i32, reason: virDomainPausedReason) -> Status {
         Status {
             id,
-            paused: true,
-            reason: reason as i32,
+            state: DomainState::Paused(reason),
         }
     }
 
-    pub(super) fn state(&self) -> virDomainState {
-        if self.paused {
-            VIR_DOMAIN_PAUSED
-        } else {
-            VIR_DOMAIN_RUNNING
-        }
+    pub(super) fn is_paused(&self) -> bool {
+        matches!(self.state, DomainState::Paused(_))
     }
 
     pub(super) fn to_json(self) -> String {
@@ -61,14 +59,19 @@ impl Status {
 
     /// The status as a JSON value, for records that hold one.
     pub(super) fn to_value(self) -> Value {
-        json!({"id": self.id, "paused": self.paused, "reason": self.reason})
+        let (paused, reason) = (self.is_paused(), self.state.reason());
+        json!({"id": self.id, "paused": paused, "reason": reason})
     }
 
     pub(super) fn from_value(v: &Value) -> Option<Status> {
+        let state = match v["paused"].as_bool()? {
+            true => VIR_DOMAIN_PAUSED,
+            false => VIR_DOMAIN_RUNNING,
+        };
+        let reason = i32::try_from(v["reason"].as_i64()?).ok()?;
         Some(Status {
             id: i32::try_from(v["id"].as_i64()?).ok()?,
-            paused: v["paused"].as_bool()?,
-            reason: i32::try_from(v["reason"].as_i64()?).ok()?,
+            state: DomainState::from_raw(state as i32, reason)?,
         })
     }
 }
@@ -107,19 +110,27 @@ impl Dom {
         }
     }
 
-    pub(super) fn status(&self, shutoff_reason: i32) -> (virDomainState, i32) {
+    /// The state, `shutoff_reason` saying why when it is not running.
+    pub(super) fn status(&self, shutoff_reason: virDomainShutoffReason) -> DomainState {
         match &self.run {
-            Some(run) => (run.status.state(), run.status.reason),
-            None => (VIR_DOMAIN_SHUTOFF, shutoff_reason),
+            Some(run) => run.status.state,
+            None => DomainState::Shutoff(shutoff_reason),
         }
     }
 
-    pub(super) fn matches(&self, flags: u32) -> bool {
+    pub(super) fn state(&self) -> virDomainState {
+        match &self.run {
+            Some(run) => run.status.state.state(),
+            None => VIR_DOMAIN_SHUTOFF,
+        }
+    }
+
+    pub(super) fn matches(&self, flags: ListDomainsFlags) -> bool {
         list_filter_matches(
             flags,
             self.run.is_some(),
             self.config.is_some(),
-            self.status(0).0,
+            self.state(),
         )
     }
 }
@@ -185,13 +196,11 @@ mod unit {
 
     #[test]
     fn status_round_trips() {
-        let s = Status {
-            id: 3,
-            paused: true,
-            reason: 2,
-        };
-        let back = Status::from_json(&s.to_json()).unwrap();
-        assert_eq!((back.id, back.paused, back.reason), (3, true, 2));
+        let s = Status::paused(3, virDomainPausedReason::VIR_DOMAIN_PAUSED_MIGRATION);
+        assert_eq!(s.to_json(), r#"{"id":3,"paused":true,"reason":2}"#);
+        assert_eq!(Status::from_json(&s.to_json()), Some(s));
         assert!(Status::from_json("{}").is_none());
+        let unknown_reason = r#"{"id":3,"paused":true,"reason":99}"#;
+        assert!(Status::from_json(unknown_reason).is_none());
     }
 }

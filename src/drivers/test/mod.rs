@@ -8,14 +8,21 @@ mod image;
 mod node;
 mod state;
 
+use std::ffi::CStr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::abi::virDomainSaveImageXMLFlags::VIR_DOMAIN_SAVE_IMAGE_XML_SECURE;
-use crate::abi::virDomainSaveRestoreFlags::{VIR_DOMAIN_SAVE_PAUSED, VIR_DOMAIN_SAVE_RUNNING};
-use crate::abi::virDomainState;
+use url::Url;
+
 use crate::abi::virErrorDomain::VIR_FROM_TEST;
-use crate::core::{check_driver_memory_peek_flags, DomainId, DomainInfo, Driver};
+use crate::abi::virErrorNumber::VIR_ERR_INVALID_ARG;
+use crate::abi::{
+    ConnectFlags, CreateFlags, DefineFlags, DestroyFlags, DomainState, ListDomainsFlags,
+    MemoryFlags, NoFlags, SaveImageXmlFlags, SaveRestoreFlags, UndefineFlags, XmlFlags,
+};
+use crate::core::{DomainId, DomainInfo, Driver, MemoryPeek, SaveRestore};
+use crate::drivers::common::check_memory_peek_flags;
+use crate::drivers::Scheme;
 use crate::xml::{check_abi_stability, DomainDef, FormatFlags};
 use crate::{Error, Result};
 
@@ -24,6 +31,27 @@ use state::{StartReason, State};
 
 /// The virtualization types the test driver's guests may have.
 pub const VIRT_TYPES: &[&str] = &["test"];
+
+/// `test:///default` (shared by every connection) and `test:///PATH` (a configuration
+/// file of libvirt's test driver format, a driver of its own).
+pub const SCHEME: Scheme = Scheme {
+    name: "test",
+    open: open_uri,
+};
+
+fn open_uri(uri: &Url, flags: ConnectFlags) -> Result<Arc<dyn Driver>> {
+    let known = ConnectFlags::RO | ConnectFlags::NO_ALIASES;
+    Error::check_flags(VIR_FROM_TEST, flags, known, "testConnectOpen")?;
+    match uri.path() {
+        "/default" => Ok(TestDriver::default_shared()?),
+        "/" | "" => Err(Error::new(
+            VIR_ERR_INVALID_ARG,
+            VIR_FROM_TEST,
+            "testOpen: supply a path or use test:///default",
+        )),
+        path => Ok(TestDriver::from_file(Path::new(path))?),
+    }
+}
 
 /// The test driver: one shared state behind a lock.
 pub struct TestDriver {
@@ -75,18 +103,10 @@ fn open_image(path: &Path) -> Result<(Image, DomainDef)> {
     Ok((image, def))
 }
 
-const SAVE_STATE_FLAGS: u32 = VIR_DOMAIN_SAVE_RUNNING as u32 | VIR_DOMAIN_SAVE_PAUSED as u32;
-
-/// The state a save or restore call asks for, if any.
-fn requested_state(flags: u32) -> Option<bool> {
-    if flags & VIR_DOMAIN_SAVE_RUNNING as u32 != 0 {
-        Some(true)
-    } else if flags & VIR_DOMAIN_SAVE_PAUSED as u32 != 0 {
-        Some(false)
-    } else {
-        None
-    }
-}
+/// The save flags the test driver knows: a save records, and a restore obeys, the state
+/// to start in.
+const SAVE_STATE_FLAGS: SaveRestoreFlags =
+    SaveRestoreFlags::RUNNING.union(SaveRestoreFlags::PAUSED);
 
 /// The XML of `dxml` when it may stand in for `current`, as libvirt checks it.
 fn replacement(current: &DomainDef, dxml: Option<&str>) -> Result<Option<DomainDef>> {
@@ -97,8 +117,8 @@ fn replacement(current: &DomainDef, dxml: Option<&str>) -> Result<Option<DomainD
 }
 
 impl Driver for TestDriver {
-    fn type_name(&self) -> &'static str {
-        "TEST"
+    fn type_name(&self) -> &'static CStr {
+        c"TEST"
     }
 
     fn hypervisor_version(&self) -> u64 {
@@ -117,11 +137,11 @@ impl Driver for TestDriver {
         self.state().by_uuid(uuid).map(|d| d.key())
     }
 
-    fn list_all(&self, flags: u32) -> Result<Vec<DomainId>> {
+    fn list_all(&self, flags: ListDomainsFlags) -> Result<Vec<DomainId>> {
         Error::check_flags(
             VIR_FROM_TEST,
             flags,
-            state::LIST_FLAGS,
+            ListDomainsFlags::all(),
             "testConnectListAllDomains",
         )?;
         Ok(self.state().list(flags))
@@ -135,29 +155,35 @@ impl Driver for TestDriver {
         Ok(self.state().defined_names())
     }
 
-    fn define_xml(&self, xml: &str, flags: u32) -> Result<DomainId> {
-        let validate = crate::abi::virDomainDefineFlags::VIR_DOMAIN_DEFINE_VALIDATE as u32;
+    fn define_xml(&self, xml: &str, flags: DefineFlags) -> Result<DomainId> {
+        let validate = DefineFlags::VALIDATE;
         Error::check_flags(VIR_FROM_TEST, flags, validate, "testDomainDefineXMLFlags")?;
         let def = parse(xml)?;
-        if flags & validate != 0 {
+        if flags.contains(validate) {
             def.validate_schema()?;
         }
         self.state().define(def)
     }
 
-    fn create_xml(&self, xml: &str, flags: u32) -> Result<DomainId> {
-        Error::check_flags(VIR_FROM_TEST, flags, 0, "testDomainCreateXML")?;
+    fn create_xml(&self, xml: &str, flags: CreateFlags) -> Result<DomainId> {
+        Error::check_flags(
+            VIR_FROM_TEST,
+            flags,
+            CreateFlags::empty(),
+            "testDomainCreateXML",
+        )?;
         let def = parse(xml)?;
         self.state().add_live(def, StartReason::Booted)
     }
 
-    fn create(&self, dom: &DomainId, flags: u32) -> Result<()> {
-        Error::check_flags(VIR_FROM_TEST, flags, 0, "testDomainCreateWithFlags")?;
+    fn create(&self, dom: &DomainId, flags: CreateFlags) -> Result<()> {
+        let none = CreateFlags::empty();
+        Error::check_flags(VIR_FROM_TEST, flags, none, "testDomainCreateWithFlags")?;
         self.state().start(dom)
     }
 
-    fn destroy(&self, dom: &DomainId, flags: u32) -> Result<()> {
-        let graceful = crate::abi::virDomainDestroyFlagsValues::VIR_DOMAIN_DESTROY_GRACEFUL as u32;
+    fn destroy(&self, dom: &DomainId, flags: DestroyFlags) -> Result<()> {
+        let graceful = DestroyFlags::GRACEFUL;
         Error::check_flags(VIR_FROM_TEST, flags, graceful, "testDomainDestroyFlags")?;
         self.state().destroy(dom)
     }
@@ -170,29 +196,23 @@ impl Driver for TestDriver {
         self.state().resume(dom)
     }
 
-    fn undefine(&self, dom: &DomainId, flags: u32) -> Result<()> {
+    fn undefine(&self, dom: &DomainId, flags: UndefineFlags) -> Result<()> {
         // Managed saves and snapshot metadata of the test driver live in memory only, and
         // go with the domain, so asking for their removal is accepted.
-        use crate::abi::virDomainUndefineFlagsValues::*;
-        let known =
-            VIR_DOMAIN_UNDEFINE_MANAGED_SAVE as u32 | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA as u32;
+        let known = UndefineFlags::MANAGED_SAVE | UndefineFlags::SNAPSHOTS_METADATA;
         Error::check_flags(VIR_FROM_TEST, flags, known, "testDomainUndefineFlags")?;
         self.state().undefine(dom)
     }
 
-    fn xml_desc(&self, dom: &DomainId, flags: u32) -> Result<String> {
-        Error::check_flags(
-            VIR_FROM_TEST,
-            flags,
-            state::XML_FLAGS,
-            "testDomainGetXMLDesc",
-        )?;
+    fn xml_desc(&self, dom: &DomainId, flags: XmlFlags) -> Result<String> {
+        let known = XmlFlags::all();
+        Error::check_flags(VIR_FROM_TEST, flags, known, "testDomainGetXMLDesc")?;
         self.state().find(dom)?.xml(flags)
     }
 
-    fn state(&self, dom: &DomainId, flags: u32) -> Result<(virDomainState, i32)> {
-        Error::check_flags(VIR_FROM_TEST, flags, 0, "testDomainGetState")?;
-        Ok(self.state().find(dom)?.status())
+    fn state(&self, dom: &DomainId, flags: NoFlags) -> Result<DomainState> {
+        Error::check_flags(VIR_FROM_TEST, flags, NoFlags::empty(), "testDomainGetState")?;
+        Ok(self.state().find(dom)?.state)
     }
 
     fn info(&self, dom: &DomainId) -> Result<DomainInfo> {
@@ -207,9 +227,25 @@ impl Driver for TestDriver {
         Ok(self.state().find(dom)?.persistent)
     }
 
-    fn memory_peek(&self, dom: &DomainId, start: u64, size: usize, flags: u32) -> Result<Vec<u8>> {
+    fn save_restore(&self) -> Option<&dyn SaveRestore> {
+        Some(self)
+    }
+
+    fn memory_peek(&self) -> Option<&dyn MemoryPeek> {
+        Some(self)
+    }
+}
+
+impl MemoryPeek for TestDriver {
+    fn memory_peek(
+        &self,
+        dom: &DomainId,
+        start: u64,
+        size: usize,
+        flags: MemoryFlags,
+    ) -> Result<Vec<u8>> {
         // As libvirt's test driver: byte i of the answer is the low byte of start + i.
-        check_driver_memory_peek_flags(VIR_FROM_TEST, flags, "testDomainMemoryPeek")?;
+        check_memory_peek_flags(VIR_FROM_TEST, flags, "testDomainMemoryPeek")?;
         self.state().find_active(dom)?;
         let mut bytes = Vec::new();
         bytes
@@ -218,8 +254,16 @@ impl Driver for TestDriver {
         bytes.extend((0..size).map(|i| start.wrapping_add(i as u64) as u8));
         Ok(bytes)
     }
+}
 
-    fn save(&self, dom: &DomainId, to: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
+impl SaveRestore for TestDriver {
+    fn save(
+        &self,
+        dom: &DomainId,
+        to: &Path,
+        dxml: Option<&str>,
+        flags: SaveRestoreFlags,
+    ) -> Result<()> {
         Error::check_flags(
             VIR_FROM_TEST,
             flags,
@@ -238,7 +282,7 @@ impl Driver for TestDriver {
                     ..FormatFlags::default()
                 },
             ),
-            was_running: requested_state(flags),
+            was_running: flags.requested_state(),
         };
         image.write(
             to,
@@ -247,7 +291,7 @@ impl Driver for TestDriver {
         state.stop_saved(dom)
     }
 
-    fn restore(&self, from: &Path, dxml: Option<&str>, flags: u32) -> Result<()> {
+    fn restore(&self, from: &Path, dxml: Option<&str>, flags: SaveRestoreFlags) -> Result<()> {
         Error::check_flags(
             VIR_FROM_TEST,
             flags,
@@ -256,7 +300,10 @@ impl Driver for TestDriver {
         )?;
         let (image, saved) = open_image(from)?;
         let def = replacement(&saved, dxml)?.unwrap_or(saved);
-        let running = requested_state(flags).or(image.was_running).unwrap_or(true);
+        let running = flags
+            .requested_state()
+            .or(image.was_running)
+            .unwrap_or(true);
         let reason = if running {
             StartReason::Restored
         } else {
@@ -265,8 +312,8 @@ impl Driver for TestDriver {
         self.state().add_live(def, reason).map(drop)
     }
 
-    fn save_image_xml(&self, file: &Path, flags: u32) -> Result<String> {
-        let secure = VIR_DOMAIN_SAVE_IMAGE_XML_SECURE as u32;
+    fn save_image_xml(&self, file: &Path, flags: SaveImageXmlFlags) -> Result<String> {
+        let secure = SaveImageXmlFlags::SECURE;
         Error::check_flags(
             VIR_FROM_TEST,
             flags,
@@ -283,7 +330,12 @@ impl Driver for TestDriver {
         ))
     }
 
-    fn save_image_define_xml(&self, file: &Path, dxml: &str, flags: u32) -> Result<()> {
+    fn save_image_define_xml(
+        &self,
+        file: &Path,
+        dxml: &str,
+        flags: SaveRestoreFlags,
+    ) -> Result<()> {
         Error::check_flags(
             VIR_FROM_TEST,
             flags,
@@ -302,7 +354,7 @@ impl Driver for TestDriver {
                     ..FormatFlags::default()
                 },
             ),
-            was_running: requested_state(flags).or(old.was_running),
+            was_running: flags.requested_state().or(old.was_running),
         };
         image.write(
             file,

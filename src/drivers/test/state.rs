@@ -6,23 +6,16 @@ use crate::abi::virDomainPausedReason::{VIR_DOMAIN_PAUSED_MIGRATION, VIR_DOMAIN_
 use crate::abi::virDomainRunningReason::*;
 use crate::abi::virDomainShutoffReason::{self, *};
 use crate::abi::virDomainState::{self, *};
-use crate::abi::virDomainXMLFlags::*;
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_TEST};
 use crate::abi::virErrorNumber::*;
-use crate::core::{list_filter_matches, same_domain, DomainId, DomainInfo};
+use crate::abi::{DomainState, ListDomainsFlags, XmlFlags};
+use crate::core::{DomainId, DomainInfo};
+use crate::drivers::common::{list_filter_matches, same_domain};
 use crate::xml::{DomainDef, FormatFlags};
 use crate::{Error, Result};
 
 /// The domain every fresh `test:///default` starts with, running as ID 1.
 const DEFAULT_DOMAIN: &str = include_str!("default-domain.xml");
-
-/// The `virConnectListAllDomains` filters the test driver knows.
-pub(super) const LIST_FLAGS: u32 = 0xffff;
-/// The `virDomainGetXMLDesc` flags the test driver knows.
-pub(super) const XML_FLAGS: u32 = VIR_DOMAIN_XML_SECURE as u32
-    | VIR_DOMAIN_XML_INACTIVE as u32
-    | VIR_DOMAIN_XML_UPDATE_CPU as u32
-    | VIR_DOMAIN_XML_MIGRATABLE as u32;
 
 /// Why a domain is being started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,8 +35,7 @@ pub(super) struct Dom {
     /// A persistent definition waiting for the running domain to stop.
     pub next_def: Option<DomainDef>,
     pub id: i32,
-    pub state: virDomainState,
-    pub reason: i32,
+    pub state: DomainState,
     pub persistent: bool,
 }
 
@@ -54,8 +46,7 @@ impl Dom {
             def,
             next_def: None,
             id: -1,
-            state: VIR_DOMAIN_SHUTOFF,
-            reason: VIR_DOMAIN_SHUTOFF_UNKNOWN as i32,
+            state: DomainState::Shutoff(VIR_DOMAIN_SHUTOFF_UNKNOWN),
             persistent,
         }
     }
@@ -72,12 +63,8 @@ impl Dom {
         self.id >= 0
     }
 
-    pub fn status(&self) -> (virDomainState, i32) {
-        (self.state, self.reason)
-    }
-
-    pub fn xml(&self, flags: u32) -> Result<String> {
-        let inactive = flags & VIR_DOMAIN_XML_INACTIVE as u32 != 0;
+    pub fn xml(&self, flags: XmlFlags) -> Result<String> {
+        let inactive = flags.contains(XmlFlags::INACTIVE);
         let def = match &self.next_def {
             Some(next) if inactive => next,
             _ => &self.def,
@@ -86,9 +73,9 @@ impl Dom {
         Ok(def.to_xml(
             id,
             FormatFlags {
-                secure: flags & VIR_DOMAIN_XML_SECURE as u32 != 0,
+                secure: flags.contains(XmlFlags::SECURE),
                 inactive,
-                migratable: flags & VIR_DOMAIN_XML_MIGRATABLE as u32 != 0,
+                migratable: flags.contains(XmlFlags::MIGRATABLE),
             },
         ))
     }
@@ -103,7 +90,7 @@ impl Dom {
             0
         };
         DomainInfo {
-            state: self.state,
+            state: self.state.state(),
             max_mem_kib: self.def.max_memory_kib(),
             memory_kib: self.def.current_memory_kib(),
             vcpus: self.def.vcpus(),
@@ -111,8 +98,8 @@ impl Dom {
         }
     }
 
-    fn matches(&self, flags: u32) -> bool {
-        list_filter_matches(flags, self.is_active(), self.persistent, self.state)
+    fn matches(&self, flags: ListDomainsFlags) -> bool {
+        list_filter_matches(flags, self.is_active(), self.persistent, self.state.state())
     }
 }
 
@@ -132,10 +119,6 @@ fn not_running() -> Error {
         VIR_FROM_DOMAIN,
         "domain is not running",
     )
-}
-
-fn uuid_text(uuid: [u8; 16]) -> String {
-    uuid::Uuid::from_bytes(uuid).hyphenated().to_string()
 }
 
 impl State {
@@ -195,7 +178,7 @@ impl State {
                     VIR_FROM_TEST,
                     format!(
                         "no domain with matching uuid '{}' ({})",
-                        uuid_text(dom.uuid),
+                        dom.uuid_string(),
                         dom.name
                     ),
                 )
@@ -215,7 +198,7 @@ impl State {
         Ok(d)
     }
 
-    pub fn list(&self, flags: u32) -> Vec<DomainId> {
+    pub fn list(&self, flags: ListDomainsFlags) -> Vec<DomainId> {
         self.doms
             .iter()
             .filter(|d| d.matches(flags))
@@ -289,11 +272,11 @@ impl State {
         self.next_id += 1;
         let d = &mut self.doms[i];
         d.id = id;
-        (d.state, d.reason) = match why {
-            StartReason::Preloaded => (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNKNOWN as i32),
-            StartReason::Booted => (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED as i32),
-            StartReason::Restored => (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED as i32),
-            StartReason::RestoredPaused => (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION as i32),
+        d.state = match why {
+            StartReason::Preloaded => DomainState::Running(VIR_DOMAIN_RUNNING_UNKNOWN),
+            StartReason::Booted => DomainState::Running(VIR_DOMAIN_RUNNING_BOOTED),
+            StartReason::Restored => DomainState::Running(VIR_DOMAIN_RUNNING_RESTORED),
+            StartReason::RestoredPaused => DomainState::Paused(VIR_DOMAIN_PAUSED_MIGRATION),
         };
     }
 
@@ -323,7 +306,7 @@ impl State {
             return Ok(());
         }
         d.id = -1;
-        (d.state, d.reason) = (VIR_DOMAIN_SHUTOFF, reason as i32);
+        d.state = DomainState::Shutoff(reason);
         if let Some(next) = d.next_def.take() {
             d.def = next;
         }
@@ -344,13 +327,13 @@ impl State {
             dom,
             VIR_DOMAIN_RUNNING,
             "not running",
-            (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER as i32),
+            DomainState::Paused(VIR_DOMAIN_PAUSED_USER),
         )
     }
 
     /// `virDomainResume`: a paused domain runs again.
     pub fn resume(&mut self, dom: &DomainId) -> Result<()> {
-        let unpaused = (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED as i32);
+        let unpaused = DomainState::Running(VIR_DOMAIN_RUNNING_UNPAUSED);
         self.switch(dom, VIR_DOMAIN_PAUSED, "not paused", unpaused)
     }
 
@@ -361,18 +344,18 @@ impl State {
         dom: &DomainId,
         from: virDomainState,
         not_from: &str,
-        to: (virDomainState, i32),
+        to: DomainState,
     ) -> Result<()> {
         let i = self.index(dom)?;
         let d = &mut self.doms[i];
-        if d.state != from {
+        if d.state.state() != from {
             return Err(Error::new(
                 VIR_ERR_INTERNAL_ERROR,
                 VIR_FROM_TEST,
                 format!("domain '{}' {not_from}", dom.name),
             ));
         }
-        (d.state, d.reason) = to;
+        d.state = to;
         Ok(())
     }
 
