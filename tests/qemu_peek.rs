@@ -79,7 +79,7 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
     assert_eq!((err.code, err.domain), (VIR_ERR_INVALID_ARG, VIR_FROM_QEMU));
     assert_eq!(
         err.message,
-        "invalid argument: flags parameter must be VIR_MemoryFlags::VIRTUAL or VIR_MemoryFlags::PHYSICAL"
+        "invalid argument: flags parameter must be VIR_MEMORY_VIRTUAL or VIR_MEMORY_PHYSICAL"
     );
     let err = peek_err(&dom, 0, 0, MemoryFlags::PHYSICAL);
     assert_eq!(
@@ -146,7 +146,7 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
     );
     assert_eq!(
         err.message,
-        "Flags 'VIR_MemoryFlags::VIRTUAL' and 'VIR_MemoryFlags::PHYSICAL' are mutually exclusive"
+        "Flags 'VIR_MEMORY_VIRTUAL' and 'VIR_MEMORY_PHYSICAL' are mutually exclusive"
     );
     let err = peek_err(&dom, 0, 8, MemoryFlags::from_bits_retain(4));
     assert_eq!(

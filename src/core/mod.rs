@@ -35,3 +35,6 @@ pub fn resolve_uri(uri: Option<&str>) -> String {
             .unwrap_or_else(|| DEFAULT_URI.to_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests;
