@@ -2,10 +2,36 @@
 
 use crate::abi::virDomainState::{self, *};
 use crate::abi::virErrorDomain::{self, VIR_FROM_DOMAIN};
-use crate::abi::virErrorNumber::{VIR_ERR_INVALID_ARG, VIR_ERR_OPERATION_FAILED};
+use crate::abi::virErrorNumber::{
+    VIR_ERR_INVALID_ARG, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_FAILED, VIR_ERR_OPERATION_INVALID,
+};
 use crate::abi::{ListDomainsFlags, MemoryFlags};
+use crate::core::DomainId;
 use crate::xml::DomainDef;
 use crate::{Error, Result};
+
+/// A call that needs a running domain, on one that is not (libvirt's
+/// `virDomainObjCheckActive`, reported in the domain part whatever the driver).
+pub fn not_running() -> Error {
+    Error::new(
+        VIR_ERR_OPERATION_INVALID,
+        VIR_FROM_DOMAIN,
+        "domain is not running",
+    )
+}
+
+/// A handle whose domain is gone, as libvirt's drivers report it in their own `domain`.
+pub fn no_domain_with_uuid(domain: virErrorDomain, dom: &DomainId) -> Error {
+    Error::new(
+        VIR_ERR_NO_DOMAIN,
+        domain,
+        format!(
+            "no domain with matching uuid '{}' ({})",
+            dom.uuid_string(),
+            dom.name
+        ),
+    )
+}
 
 /// The domain among `existing` that defining `def` concerns: the index of the one with
 /// its UUID and name, if any; libvirt's error when only the UUID or only the name matches.

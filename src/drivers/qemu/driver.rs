@@ -27,14 +27,16 @@ use super::state::{io_error, kill_pid, qemu_pid, read_def, write_atomic, Dom, Ru
 use crate::abi::virDomainPausedReason::*;
 use crate::abi::virDomainRunningReason::*;
 use crate::abi::virDomainShutoffReason::{self, *};
-use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_QEMU};
+use crate::abi::virErrorDomain::VIR_FROM_QEMU;
 use crate::abi::virErrorNumber::*;
 use crate::abi::{
     CreateFlags, DefineFlags, DestroyFlags, DomainState, ListDomainsFlags, MemoryFlags, NoFlags,
     SaveImageXmlFlags, SaveRestoreFlags, UndefineFlags, XmlFlags,
 };
 use crate::core::{DomainId, DomainInfo, Driver, MemoryPeek, SaveRestore};
-use crate::drivers::common::{check_memory_peek_flags, same_domain};
+use crate::drivers::common::{
+    check_memory_peek_flags, no_domain_with_uuid, not_running, same_domain,
+};
 use crate::drivers::failpoint;
 use crate::xml::{check_abi_stability, parse_tree, DomainDef, Element, FormatFlags};
 use crate::{Error, Result};
@@ -59,14 +61,6 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 
 fn no_domain(detail: String) -> Error {
     Error::new(VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU, detail)
-}
-
-fn not_running() -> Error {
-    Error::new(
-        VIR_ERR_OPERATION_INVALID,
-        VIR_FROM_DOMAIN,
-        "domain is not running",
-    )
 }
 
 /// CPU time of process `pid` in nanoseconds, from `/proc`.
@@ -290,13 +284,7 @@ impl QemuDriver {
     fn find<'a>(&self, doms: &'a [Dom], dom: &DomainId) -> Result<&'a Dom> {
         doms.iter()
             .find(|d| d.def().uuid() == dom.uuid)
-            .ok_or_else(|| {
-                no_domain(format!(
-                    "no domain with matching uuid '{}' ({})",
-                    dom.uuid_string(),
-                    dom.name
-                ))
-            })
+            .ok_or_else(|| no_domain_with_uuid(VIR_FROM_QEMU, dom))
     }
 
     /// Runs `f` on the domain `dom` names, under the lock.

@@ -10,7 +10,7 @@ use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_TEST};
 use crate::abi::virErrorNumber::*;
 use crate::abi::{DomainState, ListDomainsFlags, XmlFlags};
 use crate::core::{DomainId, DomainInfo};
-use crate::drivers::common::{list_filter_matches, same_domain};
+use crate::drivers::common::{list_filter_matches, no_domain_with_uuid, not_running, same_domain};
 use crate::xml::{DomainDef, FormatFlags};
 use crate::{Error, Result};
 
@@ -113,14 +113,6 @@ fn not_found() -> Error {
     Error::bare(VIR_ERR_NO_DOMAIN, VIR_FROM_TEST)
 }
 
-fn not_running() -> Error {
-    Error::new(
-        VIR_ERR_OPERATION_INVALID,
-        VIR_FROM_DOMAIN,
-        "domain is not running",
-    )
-}
-
 impl State {
     pub fn empty() -> State {
         State {
@@ -172,17 +164,7 @@ impl State {
         self.doms
             .iter()
             .position(|d| d.def.uuid() == dom.uuid)
-            .ok_or_else(|| {
-                Error::new(
-                    VIR_ERR_NO_DOMAIN,
-                    VIR_FROM_TEST,
-                    format!(
-                        "no domain with matching uuid '{}' ({})",
-                        dom.uuid_string(),
-                        dom.name
-                    ),
-                )
-            })
+            .ok_or_else(|| no_domain_with_uuid(VIR_FROM_TEST, dom))
     }
 
     /// The domain a handle names, found by UUID as libvirt's drivers do.
