@@ -1,9 +1,11 @@
 //! Generates virshim's C headers with cbindgen.
 //!
 //! `libvirt.h` comes from `src/abi/{common,event,domain}.rs` and every `src/ffi/*.rs` but
-//! `error.rs` (the generated `stubs.rs` and `stub_types.rs` too); `virterror.h` from
+//! `error.rs` (the generated `src/ffi/generated/*.rs` too); `virterror.h` from
 //! `src/abi/virterror.rs` and `src/ffi/error.rs`. Each header is given
-//! only its own files, so each declares only its own items. The headers, plus the thin
+//! only its own files, so each declares only its own items. The files of `src/ffi/`
+//! declare their entry points with macros, which cbindgen does not expand: it reads them
+//! as `build/declarations.rs` rewrites them, into `$OUT_DIR/cbindgen/`. The headers, plus the thin
 //! `libvirt-*.h` that only include `libvirt.h`, go to `$OUT_DIR/include/libvirt/`; the
 //! committed copies in `include/libvirt/` are refreshed by `make headers`, and
 //! `tests/packaging.rs` fails when they differ. `VIRSHIM_GENERATED_INCLUDE` tells the tests
@@ -12,6 +14,9 @@
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+#[path = "build/declarations.rs"]
+mod declarations;
 
 /// Headers that only include `libvirt.h`, for programs that name libvirt's sub-headers.
 const THIN_HEADERS: &[&str] = &["libvirt-common.h", "libvirt-host.h", "libvirt-domain.h"];
@@ -36,6 +41,7 @@ fn main() {
         "src/abi/event.rs",
         "src/abi/domain.rs",
         "src/abi/virterror.rs",
+        "build/declarations.rs",
         // A directory: cargo reruns us when any file below it changes, appears or goes.
         "src/ffi",
     ] {
@@ -43,13 +49,19 @@ fn main() {
     }
 
     let ffi = ffi_sources(&root.join("src/ffi"));
+    let ffi = declared(
+        &root.join("src/ffi"),
+        ffi,
+        &include.with_file_name("cbindgen"),
+    );
     let (error_rs, other_ffi): (Vec<_>, Vec<_>) = ffi
         .into_iter()
-        .partition(|p| p.file_name().is_some_and(|n| n == "error.rs"));
+        .partition(|(p, _)| p.file_name().is_some_and(|n| n == "error.rs"));
 
-    let mut libvirt_src: Vec<PathBuf> = LIBVIRT_ABI.iter().map(|f| root.join(f)).collect();
+    let as_is = |f: &str| (root.join(f), root.join(f));
+    let mut libvirt_src: Vec<_> = LIBVIRT_ABI.iter().map(|f| as_is(f)).collect();
     libvirt_src.extend(other_ffi);
-    let mut virterror_src = vec![root.join("src/abi/virterror.rs")];
+    let mut virterror_src = vec![as_is("src/abi/virterror.rs")];
     virterror_src.extend(error_rs);
 
     generate(
@@ -72,35 +84,58 @@ fn main() {
     );
 }
 
-/// The `.rs` files directly under `src/ffi/` that hold C declarations, sorted so the
-/// header's order does not depend on the file system.
+/// The `.rs` files of `src/ffi/` and of `src/ffi/generated/` that hold C declarations,
+/// sorted so the header's order does not depend on the file system.
 fn ffi_sources(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new(); // No C API yet: the headers carry the enumerations only.
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("read src/ffi").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .filter(|p| {
-            !NOT_C_API
-                .iter()
-                .any(|n| p.file_name().is_some_and(|f| f == *n))
-        })
-        .collect();
+    let mut files = Vec::new();
+    for dir in [dir.to_path_buf(), dir.join("generated")] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue; // No C API yet: the headers carry the enumerations only.
+        };
+        files.extend(
+            entries
+                .map(|e| e.expect("read src/ffi").path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+                .filter(|p| {
+                    !NOT_C_API
+                        .iter()
+                        .any(|n| p.file_name().is_some_and(|f| f == *n))
+                }),
+        );
+    }
     files.sort();
     files
 }
 
-/// Runs cbindgen on `sources` with the settings in `config`, exporting every libvirt-named
-/// item they declare, and writes the header to `dest`.
-fn generate(config: &Path, sources: &[PathBuf], dest: &Path) {
+/// Writes what cbindgen is to read of each of `files` (under `root`) to the same path
+/// under `out` (see `declarations`), and pairs each file with that copy. A file that does
+/// not parse is copied as it is: rustc will report it.
+fn declared(root: &Path, files: Vec<PathBuf>, out: &Path) -> Vec<(PathBuf, PathBuf)> {
+    files
+        .into_iter()
+        .map(|src| {
+            let text =
+                fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+            let dest = out.join(src.strip_prefix(root).expect("a file of src/ffi"));
+            fs::create_dir_all(dest.parent().expect("a file's directory"))
+                .unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
+            write_if_changed(&dest, &declarations::rewrite(&text).unwrap_or(text));
+            (src, dest)
+        })
+        .collect()
+}
+
+/// Runs cbindgen with the settings in `config` on `sources`, each a file and the copy of
+/// it cbindgen is to read, exporting every libvirt-named item they declare, and writes the
+/// header to `dest`.
+fn generate(config: &Path, sources: &[(PathBuf, PathBuf)], dest: &Path) {
     let mut config =
         cbindgen::Config::from_file(config).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
     let mut builder = cbindgen::Builder::new();
-    for src in sources {
+    for (src, input) in sources {
         let text = fs::read_to_string(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
         config.export.include.extend(libvirt_items(&text));
-        builder = builder.with_src(src);
+        builder = builder.with_src(input);
     }
     match builder.with_config(config).generate() {
         Ok(bindings) => {

@@ -1,5 +1,6 @@
 //! The frame of every entry point: libvirt's error protocol and its argument checks.
 
+use std::any::Any;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -106,19 +107,30 @@ impl Call {
 pub(super) fn entry<T>(api: &'static str, fail: T, body: impl FnOnce(&mut Call) -> Result<T>) -> T {
     reset_last();
     let mut call = Call { api, conn: None };
-    let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut call)));
-    let err = match outcome {
+    let err = match catch_unwind(AssertUnwindSafe(|| body(&mut call))) {
         Ok(Ok(value)) => return value,
         Ok(Err(err)) => err,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Error::internal(format!("{api} failed unexpectedly: {what}"))
-        }
+        Err(panic) => panicked(api, panic),
     };
     raise(&err, call.conn.as_deref());
     fail
+}
+
+/// Runs the body of public function `api` that leaves the last error alone: only a panic
+/// becomes a dispatched error, and the `fail` value.
+pub(super) fn guarded<T>(api: &'static str, fail: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        raise(&panicked(api, panic), None);
+        fail
+    })
+}
+
+/// The internal error a panic in public function `api` becomes.
+fn panicked(api: &str, panic: Box<dyn Any + Send>) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    Error::internal(format!("{api} failed unexpectedly: {what}"))
 }

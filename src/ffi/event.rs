@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::call::entry;
-use super::stub_types::{
+use super::generated::types::{
     virEventAddHandleFunc, virEventAddTimeoutFunc, virEventHandleCallback,
     virEventRemoveHandleFunc, virEventRemoveTimeoutFunc, virEventTimeoutCallback,
     virEventUpdateHandleFunc, virEventUpdateTimeoutFunc, virFreeCallback,

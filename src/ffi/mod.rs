@@ -17,17 +17,19 @@
 
 #![allow(non_snake_case, non_camel_case_types, clippy::missing_safety_doc)]
 
+#[macro_use]
+mod macros;
+#[macro_use]
+mod unsupported;
 mod call;
 mod cstr;
 mod handles;
-mod unsupported;
 
 pub mod connect;
 pub mod domain;
 pub mod error;
 pub mod event;
+pub mod generated;
 pub mod save;
-pub mod stub_types;
-pub mod stubs;
 pub mod typed_params;
 pub mod types;

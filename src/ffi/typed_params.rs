@@ -14,7 +14,9 @@ use std::ptr;
 
 use super::call::{entry, Call};
 use super::cstr;
-use super::stub_types::{virTypedParameter, virTypedParameterPtr, VIR_TYPED_PARAM_FIELD_LENGTH};
+use super::generated::types::{
+    virTypedParameter, virTypedParameterPtr, VIR_TYPED_PARAM_FIELD_LENGTH,
+};
 use crate::abi::virErrorDomain::VIR_FROM_NONE;
 use crate::abi::virErrorNumber::{VIR_ERR_INTERNAL_ERROR, VIR_ERR_INVALID_ARG};
 use crate::abi::virTypedParameterType::{self, *};

@@ -9,6 +9,8 @@
 //! on, any pointer gets libvirt's "invalid <object> pointer" error. As a further argument
 //! (the stream of `virDomainScreenshot`, ...), NULL gets that error as in libvirt, and any
 //! other pointer is left alone, never read, and the call fails as unsupported.
+//!
+//! The generated `generated/stubs.rs` declares each such function in one line of [`stub!`].
 
 use super::call::{entry, Call};
 use super::handles::{CONNECTIONS, DOMAINS};
@@ -57,6 +59,62 @@ impl Foreign {
             ),
         }
     }
+}
+
+/// Declares a public libvirt function that virshim does not implement, in one line:
+///
+/// ```ignore
+/// stub!(#[doc = "..."] virDomainScreenshot(domain: virDomainPtr, stream: virStreamPtr,
+///     screen: c_uint, flags: c_uint) -> *mut c_char = ptr::null_mut();
+///     VIR_FROM_DOMAIN after domain(domain), foreign_arg(Stream, stream));
+/// ```
+///
+/// After the signature come the error value, the error domain of `VIR_ERR_NO_SUPPORT`,
+/// and, after `after`, the object arguments to check first, in order, each with the
+/// [`Call`] method that checks it: `conn` (the connection the call is made on, checked
+/// with `Call::conn_in` in the error domain), `other_conn`, `domain`, `other_domain`,
+/// `optional_domain`, `foreign(Kind, arg)` and `foreign_arg(Kind, arg)` (a [`Foreign`]
+/// kind). The `...Free` helpers, which return nothing, take the signature alone: virshim
+/// returns no such structure, so they free nothing and leave the last error alone. Like
+/// [`ffi_fn!`], the C name is the function's identifier.
+macro_rules! stub {
+    (@check $call:ident, $from:ident, conn($x:ident)) => {
+        $call.conn_in($x, $from)?
+    };
+    (@check $call:ident, $from:ident, other_conn($x:ident)) => {
+        $call.other_conn($x, $from)?
+    };
+    (@check $call:ident, $from:ident, foreign($kind:ident, $x:ident)) => {
+        $call.foreign($crate::ffi::unsupported::Foreign::$kind, $x)?
+    };
+    (@check $call:ident, $from:ident, foreign_arg($kind:ident, $x:ident)) => {
+        $call.foreign_arg($crate::ffi::unsupported::Foreign::$kind, $x)?
+    };
+    (@check $call:ident, $from:ident, $check:ident($x:ident)) => {
+        $call.$check($x)?
+    };
+    ($(#[$meta:meta])* $name:ident($arg:ident: $ty:ty)) => {
+        $(#[$meta])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($arg: $ty) {
+            let _ = $arg;
+        }
+    };
+    (
+        $(#[$meta:meta])* $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $fail:expr;
+        $from:ident $(after $($check:ident($($x:ident),+)),+)?
+    ) => {
+        $(#[$meta])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            let _ = ($($arg,)*);
+            $crate::ffi::unsupported::unsupported(stringify!($name), $from, $fail, |call| {
+                $($(stub!(@check call, $from, $check($($x),+));)+)?
+                let _ = call;
+                Ok(())
+            })
+        }
+    };
 }
 
 /// Runs public function `api`, which virshim does not implement: `checks` examines its
