@@ -4,7 +4,6 @@ use std::ffi::{c_char, c_int, c_uint, c_ulong};
 use std::ptr;
 use std::sync::Mutex;
 
-use super::call::entry;
 use super::cstr;
 use super::handles::{Released, CONNECTIONS};
 use super::types::{
@@ -14,23 +13,24 @@ use crate::abi::virErrorDomain::VIR_FROM_NONE;
 use crate::abi::virErrorNumber::VIR_ERR_NO_CONNECT;
 use crate::abi::ConnectFlags;
 use crate::drivers;
-use crate::Error;
+use crate::{Error, Result};
 
-/// Does nothing: virshim needs no global set-up. Kept for libvirt's callers.
-#[no_mangle]
-pub extern "C" fn virInitialize() -> c_int {
-    0
+ffi_fn! {
+    /// Does nothing, as virshim needs no global set-up; kept for libvirt's callers, and
+    /// leaves the last error alone. Returns 0.
+    @keep_error fn virInitialize() -> c_int = -1; {
+        0
+    }
 }
 
-/// Reports libvirt's version in `libVer`, and the same in `typeVer` when given.
-#[no_mangle]
-pub unsafe extern "C" fn virGetVersion(
-    libVer: *mut c_ulong,
-    type_: *const c_char,
-    typeVer: *mut c_ulong,
-) -> c_int {
-    let _ = type_;
-    entry("virGetVersion", -1, |_| {
+ffi_fn! {
+    /// Writes libvirt's version (major * 1000000 + minor * 1000 + micro) to `libVer`, and
+    /// the same to `typeVer` when it is not NULL (`type_` is not looked at). Returns 0, or
+    /// -1 when `libVer` is NULL.
+    fn virGetVersion(libVer: *mut c_ulong, type_: *const c_char, typeVer: *mut c_ulong) -> c_int
+        = -1;
+    |_| {
+        let _ = type_;
         if libVer.is_null() {
             // libvirt fails here without saying why.
             return Err(Error::unknown());
@@ -43,127 +43,124 @@ pub unsafe extern "C" fn virGetVersion(
             }
         }
         Ok(0)
-    })
+    }
 }
 
-fn open(name: *const c_char, flags: ConnectFlags, api: &'static str) -> virConnectPtr {
-    entry(api, ptr::null_mut(), |_| {
-        // SAFETY: `name` is NULL or a C string, per the contract.
-        let uri = unsafe { cstr::borrow(name) }
-            .map(|u| {
-                u.to_str().map_err(|_| {
-                    Error::new(VIR_ERR_NO_CONNECT, VIR_FROM_NONE, "URI that is not UTF-8")
-                })
+/// Opens the connection `name` names (NULL: `LIBVIRT_DEFAULT_URI`, else `test:///default`)
+/// and hands its handle to C.
+///
+/// # Safety
+/// `name` is NULL or a C string valid for the call.
+unsafe fn open(name: *const c_char, flags: ConnectFlags) -> Result<virConnectPtr> {
+    // SAFETY: as the caller guarantees.
+    let uri = unsafe { cstr::borrow(name) }
+        .map(|u| {
+            u.to_str().map_err(|_| {
+                Error::new(VIR_ERR_NO_CONNECT, VIR_FROM_NONE, "URI that is not UTF-8")
             })
-            .transpose()?;
-        let conn = drivers::connect(uri, flags)?;
-        Ok(CONNECTIONS.insert(virConnect {
-            conn,
-            last_error: Mutex::default(),
-            handler: Mutex::new(None),
-        }))
-    })
+        })
+        .transpose()?;
+    let conn = drivers::connect(uri, flags)?;
+    Ok(CONNECTIONS.insert(virConnect {
+        conn,
+        last_error: Mutex::default(),
+        handler: Mutex::new(None),
+    }))
 }
 
-/// Opens a connection to the hypervisor `name` names; NULL means `LIBVIRT_DEFAULT_URI`,
-/// else `test:///default`.
-#[no_mangle]
-pub unsafe extern "C" fn virConnectOpen(name: *const c_char) -> virConnectPtr {
-    open(name, ConnectFlags::empty(), "virConnectOpen")
+ffi_fn! {
+    /// Opens a read-write connection to the hypervisor `name` names: NULL means
+    /// `LIBVIRT_DEFAULT_URI`, else `test:///default`. Returns the connection, or NULL on
+    /// failure; release it with `virConnectClose`.
+    fn virConnectOpen(name: *const c_char) -> virConnectPtr = ptr::null_mut();
+    |_| open(name, ConnectFlags::empty())
 }
 
-/// Opens a connection that may look but not change anything.
-#[no_mangle]
-pub unsafe extern "C" fn virConnectOpenReadOnly(name: *const c_char) -> virConnectPtr {
-    open(name, ConnectFlags::RO, "virConnectOpenReadOnly")
+ffi_fn! {
+    /// Opens a connection that may look but not change anything, as `virConnectOpen`.
+    /// Returns the connection, or NULL on failure; release it with `virConnectClose`.
+    fn virConnectOpenReadOnly(name: *const c_char) -> virConnectPtr = ptr::null_mut();
+    |_| open(name, ConnectFlags::RO)
 }
 
-/// Opens a connection; `auth` is not needed by virshim's drivers (none asks for
-/// credentials), `flags` may ask for
-/// `VIR_CONNECT_RO`.
-#[no_mangle]
-pub unsafe extern "C" fn virConnectOpenAuth(
-    name: *const c_char,
-    auth: virConnectAuthPtr,
-    flags: c_uint,
-) -> virConnectPtr {
-    let _ = auth;
-    open(
-        name,
-        ConnectFlags::from_bits_retain(flags),
-        "virConnectOpenAuth",
-    )
+ffi_fn! {
+    /// Opens a connection as `virConnectOpen`; `flags` may hold `VIR_CONNECT_RO`.
+    /// virshim's drivers ask for no credentials, so `auth` is not used. Returns the
+    /// connection, or NULL on failure; release it with `virConnectClose`.
+    fn virConnectOpenAuth(name: *const c_char, auth: virConnectAuthPtr, flags: c_uint)
+        -> virConnectPtr = ptr::null_mut();
+    |_| {
+        let _ = auth;
+        open(name, ConnectFlags::from_bits_retain(flags))
+    }
 }
 
-/// Adds a reference to `conn`, to be dropped by `virConnectClose`.
-#[no_mangle]
-pub extern "C" fn virConnectRef(conn: virConnectPtr) -> c_int {
-    entry("virConnectRef", -1, |call| {
+ffi_fn! {
+    /// Adds a reference to `conn`, so that it stays open until one more
+    /// `virConnectClose`. Returns 0, or -1 for a bad connection.
+    fn virConnectRef(conn: virConnectPtr) -> c_int = -1; |call| {
         call.conn(conn)?;
         CONNECTIONS.add_ref(conn);
         Ok(0)
-    })
+    }
 }
 
-/// Drops a reference to `conn`: 1 while references remain, 0 once it is closed.
-#[no_mangle]
-pub extern "C" fn virConnectClose(conn: virConnectPtr) -> c_int {
-    entry("virConnectClose", -1, |call| {
+ffi_fn! {
+    /// Drops a reference to `conn`; the last one closes it. Returns the references left
+    /// (1 while some remain, 0 once closed), or -1 for a bad connection.
+    fn virConnectClose(conn: virConnectPtr) -> c_int = -1; |call| {
         call.conn_in(conn, VIR_FROM_NONE)?;
         Ok(match CONNECTIONS.release(conn) {
             Some(Released::Kept) => 1,
             _ => 0,
         })
-    })
+    }
 }
 
-/// The URI of `conn`, for the caller to free.
-#[no_mangle]
-pub extern "C" fn virConnectGetURI(conn: virConnectPtr) -> *mut c_char {
-    entry("virConnectGetURI", ptr::null_mut(), |call| {
+ffi_fn! {
+    /// The URI of `conn`, or NULL on failure; the caller frees it with `free()`.
+    fn virConnectGetURI(conn: virConnectPtr) -> *mut c_char = ptr::null_mut(); |call| {
         cstr::to_c(call.conn(conn)?.conn.uri())
-    })
+    }
 }
 
-/// The name of the driver ("TEST"); owned by the library.
-#[no_mangle]
-pub extern "C" fn virConnectGetType(conn: virConnectPtr) -> *const c_char {
-    entry("virConnectGetType", ptr::null(), |call| {
+ffi_fn! {
+    /// The name of the driver behind `conn` ("TEST" or "QEMU"), or NULL on failure. The
+    /// string is static: do not free it.
+    fn virConnectGetType(conn: virConnectPtr) -> *const c_char = ptr::null(); |call| {
         Ok(call.conn(conn)?.conn.type_name().as_ptr())
-    })
+    }
 }
 
-/// The hypervisor's version.
-#[no_mangle]
-pub unsafe extern "C" fn virConnectGetVersion(conn: virConnectPtr, hvVer: *mut c_ulong) -> c_int {
-    entry("virConnectGetVersion", -1, |call| {
+ffi_fn! {
+    /// Writes the hypervisor's version (major * 1000000 + minor * 1000 + micro) to
+    /// `hvVer`. Returns 0, or -1 on failure.
+    fn virConnectGetVersion(conn: virConnectPtr, hvVer: *mut c_ulong) -> c_int = -1; |call| {
         let c = call.conn(conn)?;
         let out = call.non_null(hvVer, "hvVer")?;
         // SAFETY: `out` is a caller-provided out-parameter, checked non-NULL.
         unsafe { *out = c.conn.hypervisor_version() as c_ulong };
         Ok(0)
-    })
+    }
 }
 
-/// libvirt's version, as the library behind `conn` reports it.
-#[no_mangle]
-pub unsafe extern "C" fn virConnectGetLibVersion(
-    conn: virConnectPtr,
-    libVer: *mut c_ulong,
-) -> c_int {
-    entry("virConnectGetLibVersion", -1, |call| {
+ffi_fn! {
+    /// Writes the version of the library behind `conn` to `libVer`, as `virGetVersion`.
+    /// Returns 0, or -1 on failure.
+    fn virConnectGetLibVersion(conn: virConnectPtr, libVer: *mut c_ulong) -> c_int = -1;
+    |call| {
         call.conn(conn)?;
         let out = call.non_null(libVer, "libVer")?;
         // SAFETY: `out` is a caller-provided out-parameter, checked non-NULL.
         unsafe { *out = LIBVIR_VERSION_NUMBER };
         Ok(0)
-    })
+    }
 }
 
-/// 1: an in-process driver's connection stays alive while open.
-#[no_mangle]
-pub extern "C" fn virConnectIsAlive(conn: virConnectPtr) -> c_int {
-    entry("virConnectIsAlive", -1, |call| call.conn(conn).map(|_| 1))
+ffi_fn! {
+    /// Whether `conn` is alive: 1, as an in-process driver's connection stays alive while
+    /// open; -1 for a bad connection.
+    fn virConnectIsAlive(conn: virConnectPtr) -> c_int = -1; |call| call.conn(conn).map(|_| 1)
 }
 
 /// What `virConnectAuthPtrDefault` points to: no credential types and no callback, as

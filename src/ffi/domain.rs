@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int, c_uchar, c_uint, c_ulong, c_ulonglong, c_ushort, c
 use std::ptr;
 use std::sync::Arc;
 
-use super::call::{entry, Call};
+use super::call::Call;
 use super::cstr;
 use super::handles::{Released, CONNECTIONS, DOMAINS};
 use super::types::{
@@ -30,210 +30,200 @@ pub(super) fn new_handle(conn: &Arc<virConnect>, dom: Domain) -> Result<virDomai
     }))
 }
 
-/// The connection's domain calls start here: the connection, then its core.
+/// The connection's domain lookups start here: the connection, then its core, then a
+/// new handle for what it found.
 fn lookup(
-    api: &'static str,
+    call: &mut Call,
     conn: virConnectPtr,
     body: impl FnOnce(&mut Call, &crate::core::Connection) -> Result<Domain>,
-) -> virDomainPtr {
-    entry(api, ptr::null_mut(), |call| {
+) -> Result<virDomainPtr> {
+    let c = call.conn(conn)?;
+    let dom = body(call, &c.conn)?;
+    new_handle(&c, dom)
+}
+
+ffi_fn! {
+    /// Finds the domain named `name` on `conn`. Returns a new handle, or NULL on failure
+    /// (`VIR_ERR_NO_DOMAIN` when there is none); release it with `virDomainFree`.
+    fn virDomainLookupByName(conn: virConnectPtr, name: *const c_char) -> virDomainPtr
+        = ptr::null_mut();
+    |call| {
+        lookup(call, conn, |call, c| {
+            // SAFETY: `name` is NULL or a C string, per the contract.
+            let name = unsafe { call.string(name, "name") }?;
+            // A name that is not UTF-8 cannot match any domain.
+            c.lookup_by_name(&name.to_string_lossy())
+        })
+    }
+}
+
+ffi_fn! {
+    /// Finds the running domain with ID `id`. Returns a new handle, or NULL on failure;
+    /// release it with `virDomainFree`.
+    fn virDomainLookupByID(conn: virConnectPtr, id: c_int) -> virDomainPtr = ptr::null_mut();
+    |call| lookup(call, conn, |_, c| c.lookup_by_id(id))
+}
+
+ffi_fn! {
+    /// Finds the domain whose UUID is the `VIR_UUID_BUFLEN` (16) bytes at `uuid`. Returns
+    /// a new handle, or NULL on failure; release it with `virDomainFree`.
+    fn virDomainLookupByUUID(conn: virConnectPtr, uuid: *const c_uchar) -> virDomainPtr
+        = ptr::null_mut();
+    |call| {
+        lookup(call, conn, |call, c| {
+            let uuid = call.non_null(uuid.cast_mut(), "uuid")?;
+            // SAFETY: the caller passes VIR_UUID_BUFLEN bytes.
+            let bytes: [u8; VIR_UUID_BUFLEN] =
+                unsafe { uuid.cast::<[u8; VIR_UUID_BUFLEN]>().read() };
+            c.lookup_by_uuid(&bytes)
+        })
+    }
+}
+
+ffi_fn! {
+    /// Finds the domain whose UUID is the text `uuidstr`. Returns a new handle, or NULL on
+    /// failure; release it with `virDomainFree`.
+    fn virDomainLookupByUUIDString(conn: virConnectPtr, uuidstr: *const c_char) -> virDomainPtr
+        = ptr::null_mut();
+    |call| {
+        lookup(call, conn, |call, c| {
+            // SAFETY: `uuidstr` is NULL or a C string, per the contract.
+            let text = unsafe { call.string(uuidstr, "uuidstr") }?;
+            c.lookup_by_uuid_string(&text.to_string_lossy())
+        })
+    }
+}
+
+ffi_fn! {
+    /// Starts a transient domain from the XML `xmlDesc`; `flags` may ask for it paused
+    /// (`VIR_DOMAIN_START_PAUSED`) or more. Returns a new handle, or NULL on failure;
+    /// release it with `virDomainFree` (which does not stop the domain).
+    fn virDomainCreateXML(conn: virConnectPtr, xmlDesc: *const c_char, flags: c_uint)
+        -> virDomainPtr = ptr::null_mut();
+    |call| {
         let c = call.conn(conn)?;
-        let dom = body(call, &c.conn)?;
-        new_handle(&c, dom)
-    })
-}
-
-/// Finds a domain by name.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainLookupByName(
-    conn: virConnectPtr,
-    name: *const c_char,
-) -> virDomainPtr {
-    lookup("virDomainLookupByName", conn, |call, c| {
-        // SAFETY: `name` is NULL or a C string, per the contract.
-        let name = unsafe { call.string(name, "name") }?;
-        // A name that is not UTF-8 cannot match any domain.
-        c.lookup_by_name(&name.to_string_lossy())
-    })
-}
-
-/// Finds a running domain by ID.
-#[no_mangle]
-pub extern "C" fn virDomainLookupByID(conn: virConnectPtr, id: c_int) -> virDomainPtr {
-    lookup("virDomainLookupByID", conn, |_, c| c.lookup_by_id(id))
-}
-
-/// Finds a domain by its 16-byte UUID.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainLookupByUUID(
-    conn: virConnectPtr,
-    uuid: *const c_uchar,
-) -> virDomainPtr {
-    lookup("virDomainLookupByUUID", conn, |call, c| {
-        let uuid = call.non_null(uuid.cast_mut(), "uuid")?;
-        // SAFETY: the caller passes VIR_UUID_BUFLEN bytes.
-        let bytes: [u8; VIR_UUID_BUFLEN] = unsafe { uuid.cast::<[u8; VIR_UUID_BUFLEN]>().read() };
-        c.lookup_by_uuid(&bytes)
-    })
-}
-
-/// Finds a domain by its UUID in text form.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainLookupByUUIDString(
-    conn: virConnectPtr,
-    uuidstr: *const c_char,
-) -> virDomainPtr {
-    lookup("virDomainLookupByUUIDString", conn, |call, c| {
-        // SAFETY: `uuidstr` is NULL or a C string, per the contract.
-        let text = unsafe { call.string(uuidstr, "uuidstr") }?;
-        c.lookup_by_uuid_string(&text.to_string_lossy())
-    })
-}
-
-/// Starts a transient domain from XML.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainCreateXML(
-    conn: virConnectPtr,
-    xmlDesc: *const c_char,
-    flags: c_uint,
-) -> virDomainPtr {
-    entry("virDomainCreateXML", ptr::null_mut(), |call| {
-        let c = call.conn(conn)?;
-        c.conn.deny_read_only("virDomainCreateXML")?;
+        c.conn.deny_read_only(call.api())?;
         // SAFETY: `xmlDesc` is NULL or a C string, per the contract.
         let xml = cstr::text(unsafe { call.string(xmlDesc, "xmlDesc") }?, "domain XML")?;
         let dom = c
             .conn
             .create_xml(xml, CreateFlags::from_bits_retain(flags))?;
         new_handle(&c, dom)
-    })
+    }
 }
 
-/// `virDomainCreateXML` under its first name, which libvirt keeps for old programs (and
-/// reports errors under the new one).
-#[no_mangle]
-pub unsafe extern "C" fn virDomainCreateLinux(
-    conn: virConnectPtr,
-    xmlDesc: *const c_char,
-    flags: c_uint,
-) -> virDomainPtr {
-    // SAFETY: the same contract as virDomainCreateXML.
-    unsafe { virDomainCreateXML(conn, xmlDesc, flags) }
+ffi_fn! {
+    /// `virDomainCreateXML` under its first name, which libvirt keeps for old programs:
+    /// the call, its errors (reported under the new name) and its result are that one's.
+    /// Returns a new handle, or NULL on failure; release it with `virDomainFree`.
+    @keep_error fn virDomainCreateLinux(conn: virConnectPtr, xmlDesc: *const c_char, flags: c_uint)
+        -> virDomainPtr = ptr::null_mut();
+    {
+        // SAFETY: the same contract as virDomainCreateXML.
+        unsafe { virDomainCreateXML(conn, xmlDesc, flags) }
+    }
 }
 
+/// Defines a persistent domain from `xml` on `conn`, and hands a handle to it to C.
 fn define(
-    api: &'static str,
+    call: &mut Call,
     conn: virConnectPtr,
     xml: *const c_char,
     flags: c_uint,
-) -> virDomainPtr {
-    entry(api, ptr::null_mut(), |call| {
-        let c = call.conn(conn)?;
-        c.conn.deny_read_only(api)?;
-        // SAFETY: `xml` is NULL or a C string, per the contract.
-        let xml = cstr::text(unsafe { call.string(xml, "xml") }?, "domain XML")?;
-        let dom = c
-            .conn
-            .define_xml_flags(xml, DefineFlags::from_bits_retain(flags))?;
-        new_handle(&c, dom)
-    })
+) -> Result<virDomainPtr> {
+    let c = call.conn(conn)?;
+    c.conn.deny_read_only(call.api())?;
+    // SAFETY: `xml` is NULL or a C string, per the contract.
+    let xml = cstr::text(unsafe { call.string(xml, "xml") }?, "domain XML")?;
+    let dom = c
+        .conn
+        .define_xml_flags(xml, DefineFlags::from_bits_retain(flags))?;
+    new_handle(&c, dom)
 }
 
-/// Defines a persistent domain, or a new definition for one.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainDefineXML(
-    conn: virConnectPtr,
-    xml: *const c_char,
-) -> virDomainPtr {
-    define("virDomainDefineXML", conn, xml, 0)
+ffi_fn! {
+    /// Defines a persistent domain from `xml`, or replaces the definition of the domain of
+    /// that name and UUID. Returns a new handle, or NULL on failure; release it with
+    /// `virDomainFree`.
+    fn virDomainDefineXML(conn: virConnectPtr, xml: *const c_char) -> virDomainPtr
+        = ptr::null_mut();
+    |call| define(call, conn, xml, 0)
 }
 
-/// Defines a persistent domain, with flags.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainDefineXMLFlags(
-    conn: virConnectPtr,
-    xml: *const c_char,
-    flags: c_uint,
-) -> virDomainPtr {
-    define("virDomainDefineXMLFlags", conn, xml, flags)
+ffi_fn! {
+    /// As `virDomainDefineXML`; `flags` may ask to validate the XML against libvirt's
+    /// schema (`VIR_DOMAIN_DEFINE_VALIDATE`). Returns a new handle, or NULL on failure;
+    /// release it with `virDomainFree`.
+    fn virDomainDefineXMLFlags(conn: virConnectPtr, xml: *const c_char, flags: c_uint)
+        -> virDomainPtr = ptr::null_mut();
+    |call| define(call, conn, xml, flags)
 }
 
-/// Adds a reference to a domain handle.
-#[no_mangle]
-pub extern "C" fn virDomainRef(domain: virDomainPtr) -> c_int {
-    entry("virDomainRef", -1, |call| {
+ffi_fn! {
+    /// Adds a reference to the handle `domain`, to be dropped by one more `virDomainFree`.
+    /// Returns 0, or -1 for a bad handle.
+    fn virDomainRef(domain: virDomainPtr) -> c_int = -1; |call| {
         call.domain(domain)?;
         DOMAINS.add_ref(domain);
         Ok(0)
-    })
+    }
 }
 
-/// Drops a reference to a domain handle; the last one releases it and its hold on the
-/// connection.
-#[no_mangle]
-pub extern "C" fn virDomainFree(domain: virDomainPtr) -> c_int {
-    entry("virDomainFree", -1, |call| {
+ffi_fn! {
+    /// Drops a reference to the handle `domain`; the last one releases the handle and its
+    /// hold on the connection (the domain itself is not affected). Returns 0, or -1 for a
+    /// bad handle.
+    fn virDomainFree(domain: virDomainPtr) -> c_int = -1; |call| {
         call.domain(domain)?;
         if let Some(Released::Gone(handle)) = DOMAINS.release(domain) {
             CONNECTIONS.release(Arc::as_ptr(&handle.conn).cast_mut());
         }
         Ok(0)
-    })
+    }
 }
 
-/// Runs `body` on the domain `domain` names.
-fn with_domain<T>(
-    api: &'static str,
-    domain: virDomainPtr,
-    fail: T,
-    body: impl FnOnce(&mut Call, &virDomain) -> Result<T>,
-) -> T {
-    entry(api, fail, |call| {
+ffi_fn! {
+    /// The connection of the handle `domain`, or NULL for a bad handle. No reference is
+    /// added: do not close it on the handle's behalf.
+    fn virDomainGetConnect(domain: virDomainPtr) -> virConnectPtr = ptr::null_mut(); |call| {
+        Ok(Arc::as_ptr(&call.domain(domain)?.conn).cast_mut())
+    }
+}
+
+ffi_fn! {
+    /// The name of the domain, or NULL for a bad handle. The string belongs to the handle
+    /// and lives as long as it: do not free it.
+    fn virDomainGetName(domain: virDomainPtr) -> *const c_char = ptr::null(); |call| {
+        // The handle's registry entry keeps the name alive while C holds the handle.
+        Ok(call.domain(domain)?.name.as_ptr())
+    }
+}
+
+ffi_fn! {
+    /// The ID of the running domain as the handle knows it, or (unsigned int)-1 when it is
+    /// inactive or on failure.
+    fn virDomainGetID(domain: virDomainPtr) -> c_uint = c_uint::MAX; |call| {
+        Ok(call.domain(domain)?.dom.id() as c_uint)
+    }
+}
+
+ffi_fn! {
+    /// Writes the `VIR_UUID_BUFLEN` (16) bytes of the domain's UUID to `uuid`. Returns 0,
+    /// or -1 on failure.
+    fn virDomainGetUUID(domain: virDomainPtr, uuid: *mut c_uchar) -> c_int = -1; |call| {
         let d = call.domain(domain)?;
-        body(call, &d)
-    })
-}
-
-/// The connection of a domain handle; no reference is added.
-#[no_mangle]
-pub extern "C" fn virDomainGetConnect(domain: virDomainPtr) -> virConnectPtr {
-    with_domain("virDomainGetConnect", domain, ptr::null_mut(), |_, d| {
-        Ok(Arc::as_ptr(&d.conn).cast_mut())
-    })
-}
-
-/// The name of the domain, owned by the handle.
-#[no_mangle]
-pub extern "C" fn virDomainGetName(domain: virDomainPtr) -> *const c_char {
-    // The handle's registry entry keeps the name alive while C holds the handle.
-    with_domain("virDomainGetName", domain, ptr::null(), |_, d| {
-        Ok(d.name.as_ptr())
-    })
-}
-
-/// The ID the handle knows, or -1 (as `unsigned int`) when inactive or on error.
-#[no_mangle]
-pub extern "C" fn virDomainGetID(domain: virDomainPtr) -> c_uint {
-    with_domain("virDomainGetID", domain, c_uint::MAX, |_, d| {
-        Ok(d.dom.id() as c_uint)
-    })
-}
-
-/// Writes the 16 bytes of the UUID to `uuid`.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainGetUUID(domain: virDomainPtr, uuid: *mut c_uchar) -> c_int {
-    with_domain("virDomainGetUUID", domain, -1, |call, d| {
         let out = call.non_null(uuid, "uuid")?;
         // SAFETY: the caller passes VIR_UUID_BUFLEN writable bytes.
         unsafe { out.cast::<[u8; VIR_UUID_BUFLEN]>().write(d.dom.uuid()) };
         Ok(0)
-    })
+    }
 }
 
-/// Writes the UUID as text, NUL-terminated, to `buf` of `VIR_UUID_STRING_BUFLEN` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainGetUUIDString(domain: virDomainPtr, buf: *mut c_char) -> c_int {
-    with_domain("virDomainGetUUIDString", domain, -1, |call, d| {
+ffi_fn! {
+    /// Writes the domain's UUID as text, NUL-terminated, to the caller's `buf` of
+    /// `VIR_UUID_STRING_BUFLEN` (37) bytes. Returns 0, or -1 on failure.
+    fn virDomainGetUUIDString(domain: virDomainPtr, buf: *mut c_char) -> c_int = -1; |call| {
+        let d = call.domain(domain)?;
         let out = call.non_null(buf, "buf")?;
         let text = d.dom.uuid_string();
         // SAFETY: the caller passes VIR_UUID_STRING_BUFLEN writable bytes; the text is 36.
@@ -246,26 +236,32 @@ pub unsafe extern "C" fn virDomainGetUUIDString(domain: virDomainPtr, buf: *mut 
             *out.add(VIR_UUID_STRING_BUFLEN - 1) = 0;
         }
         Ok(0)
-    })
+    }
 }
 
-/// The domain's XML, for the caller to free.
-#[no_mangle]
-pub extern "C" fn virDomainGetXMLDesc(domain: virDomainPtr, flags: c_uint) -> *mut c_char {
-    with_domain("virDomainGetXMLDesc", domain, ptr::null_mut(), |_, d| {
-        cstr::to_c(&d.dom.xml_desc(XmlFlags::from_bits_retain(flags))?)
-    })
+ffi_fn! {
+    /// The domain's XML description; `flags` may ask for the inactive definition, the
+    /// secure parts, or a migratable form. Returns the XML, or NULL on failure; the caller
+    /// frees it with `free()`.
+    fn virDomainGetXMLDesc(domain: virDomainPtr, flags: c_uint) -> *mut c_char
+        = ptr::null_mut();
+    |call| {
+        let flags = XmlFlags::from_bits_retain(flags);
+        cstr::to_c(&call.domain(domain)?.dom.xml_desc(flags)?)
+    }
 }
 
-/// The state in `state` and, when `reason` is not NULL, its reason.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainGetState(
-    domain: virDomainPtr,
-    state: *mut c_int,
-    reason: *mut c_int,
-    flags: c_uint,
-) -> c_int {
-    with_domain("virDomainGetState", domain, -1, |call, d| {
+ffi_fn! {
+    /// Writes the domain's state (a `virDomainState`) to `state` and, when `reason` is not
+    /// NULL, the reason for it. Returns 0, or -1 on failure.
+    fn virDomainGetState(
+        domain: virDomainPtr,
+        state: *mut c_int,
+        reason: *mut c_int,
+        flags: c_uint,
+    ) -> c_int = -1;
+    |call| {
+        let d = call.domain(domain)?;
         let state = call.non_null(state, "state")?;
         let now = d.dom.state(NoFlags::from_bits_retain(flags))?;
         // SAFETY: `state` is checked; `reason` is optional; both are caller's ints.
@@ -276,13 +272,14 @@ pub unsafe extern "C" fn virDomainGetState(
             }
         }
         Ok(0)
-    })
+    }
 }
 
-/// State, memory, vCPUs and CPU time, in `info`.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainGetInfo(domain: virDomainPtr, info: virDomainInfoPtr) -> c_int {
-    with_domain("virDomainGetInfo", domain, -1, |call, d| {
+ffi_fn! {
+    /// Fills the caller's `info` with the domain's state, maximum and current memory (KiB),
+    /// vCPU count and CPU time (ns). Returns 0, or -1 on failure.
+    fn virDomainGetInfo(domain: virDomainPtr, info: virDomainInfoPtr) -> c_int = -1; |call| {
+        let d = call.domain(domain)?;
         let out = call.non_null(info, "info")?;
         let i = d.dom.info()?;
         // SAFETY: `out` is a caller-provided virDomainInfo, checked non-NULL.
@@ -294,39 +291,39 @@ pub unsafe extern "C" fn virDomainGetInfo(domain: virDomainPtr, info: virDomainI
             (*out).cpuTime = i.cpu_time_ns;
         }
         Ok(0)
-    })
+    }
 }
 
-/// 1 if the domain runs, 0 if not, -1 on error.
-#[no_mangle]
-pub extern "C" fn virDomainIsActive(domain: virDomainPtr) -> c_int {
-    with_domain("virDomainIsActive", domain, -1, |_, d| {
-        d.dom.is_active().map(c_int::from)
-    })
+ffi_fn! {
+    /// Whether the domain runs: 1 if it does, 0 if not, -1 on failure.
+    fn virDomainIsActive(domain: virDomainPtr) -> c_int = -1; |call| {
+        call.domain(domain)?.dom.is_active().map(c_int::from)
+    }
 }
 
-/// 1 if the domain has a persistent definition, 0 if not, -1 on error.
-#[no_mangle]
-pub extern "C" fn virDomainIsPersistent(domain: virDomainPtr) -> c_int {
-    with_domain("virDomainIsPersistent", domain, -1, |_, d| {
-        d.dom.is_persistent().map(c_int::from)
-    })
+ffi_fn! {
+    /// Whether the domain has a persistent definition: 1 if it has, 0 if not, -1 on
+    /// failure.
+    fn virDomainIsPersistent(domain: virDomainPtr) -> c_int = -1; |call| {
+        call.domain(domain)?.dom.is_persistent().map(c_int::from)
+    }
 }
 
-/// Copies `size` bytes of the running domain's memory from `start` into `buffer`;
-/// `flags` is `VIR_MEMORY_VIRTUAL` or `VIR_MEMORY_PHYSICAL`. A `size` of 0 (with any
-/// `buffer`) tests access.
-#[no_mangle]
-pub unsafe extern "C" fn virDomainMemoryPeek(
-    dom: virDomainPtr,
-    start: c_ulonglong,
-    size: usize,
-    buffer: *mut c_void,
-    flags: c_uint,
-) -> c_int {
-    with_domain("virDomainMemoryPeek", dom, -1, |call, d| {
+ffi_fn! {
+    /// Copies `size` bytes of the running domain's memory from address `start` into the
+    /// caller's `buffer`; `flags` is `VIR_MEMORY_VIRTUAL` or `VIR_MEMORY_PHYSICAL`. A
+    /// `size` of 0 (with any `buffer`) only tests access. Returns 0, or -1 on failure.
+    fn virDomainMemoryPeek(
+        dom: virDomainPtr,
+        start: c_ulonglong,
+        size: usize,
+        buffer: *mut c_void,
+        flags: c_uint,
+    ) -> c_int = -1;
+    |call| {
+        let d = call.domain(dom)?;
         // libvirt's order: read-only, exclusive flags, then the buffer.
-        d.conn.conn.deny_read_only("virDomainMemoryPeek")?;
+        d.conn.conn.deny_read_only(call.api())?;
         let flags = MemoryFlags::from_bits_retain(flags);
         crate::core::check_memory_peek_flags(flags)?;
         let out = call.array(buffer.cast::<u8>(), "buffer", size)?;
@@ -334,86 +331,92 @@ pub unsafe extern "C" fn virDomainMemoryPeek(
         // SAFETY: the caller's buffer holds `size` bytes; `bytes` has exactly `size`.
         unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len()) };
         Ok(0)
-    })
+    }
 }
 
-/// Runs a life-cycle call that returns 0 or -1.
+/// Runs a life-cycle operation on the domain `domain` names: 0 once done.
 fn lifecycle(
-    api: &'static str,
+    call: &mut Call,
     domain: virDomainPtr,
     op: impl FnOnce(&Domain) -> Result<()>,
-) -> c_int {
-    with_domain(api, domain, -1, |_, d| op(&d.dom).map(|()| 0))
+) -> Result<c_int> {
+    op(&call.domain(domain)?.dom).map(|()| 0)
 }
 
-/// Boots an inactive persistent domain.
-#[no_mangle]
-pub extern "C" fn virDomainCreate(domain: virDomainPtr) -> c_int {
-    lifecycle("virDomainCreate", domain, Domain::create)
+ffi_fn! {
+    /// Boots the inactive persistent domain. Returns 0, or -1 on failure.
+    fn virDomainCreate(domain: virDomainPtr) -> c_int = -1;
+    |call| lifecycle(call, domain, Domain::create)
 }
 
-/// Boots an inactive persistent domain, with flags.
-#[no_mangle]
-pub extern "C" fn virDomainCreateWithFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
-    lifecycle("virDomainCreateWithFlags", domain, |d| {
-        d.create_with_flags(CreateFlags::from_bits_retain(flags))
-    })
+ffi_fn! {
+    /// Boots the inactive persistent domain; `flags` may ask for it paused
+    /// (`VIR_DOMAIN_START_PAUSED`) or more. Returns 0, or -1 on failure.
+    fn virDomainCreateWithFlags(domain: virDomainPtr, flags: c_uint) -> c_int = -1;
+    |call| lifecycle(call, domain, |d| d.create_with_flags(CreateFlags::from_bits_retain(flags)))
 }
 
-/// Stops a running domain at once.
-#[no_mangle]
-pub extern "C" fn virDomainDestroy(domain: virDomainPtr) -> c_int {
-    lifecycle("virDomainDestroy", domain, Domain::destroy)
+ffi_fn! {
+    /// Stops the running domain at once, as pulling the plug; a transient one is gone
+    /// after. The handle stays valid: release it with `virDomainFree`. Returns 0, or -1
+    /// on failure.
+    fn virDomainDestroy(domain: virDomainPtr) -> c_int = -1;
+    |call| lifecycle(call, domain, Domain::destroy)
 }
 
-/// Stops a running domain at once, with flags.
-#[no_mangle]
-pub extern "C" fn virDomainDestroyFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
-    lifecycle("virDomainDestroyFlags", domain, |d| {
-        d.destroy_flags(DestroyFlags::from_bits_retain(flags))
-    })
+ffi_fn! {
+    /// As `virDomainDestroy`; `flags` may ask for a graceful stop
+    /// (`VIR_DOMAIN_DESTROY_GRACEFUL`). Returns 0, or -1 on failure.
+    fn virDomainDestroyFlags(domain: virDomainPtr, flags: c_uint) -> c_int = -1;
+    |call| lifecycle(call, domain, |d| d.destroy_flags(DestroyFlags::from_bits_retain(flags)))
 }
 
-/// Pauses a running domain.
-#[no_mangle]
-pub extern "C" fn virDomainSuspend(domain: virDomainPtr) -> c_int {
-    lifecycle("virDomainSuspend", domain, Domain::suspend)
+ffi_fn! {
+    /// Pauses the running domain: its vCPUs stop, its memory stays. Returns 0, or -1 on
+    /// failure.
+    fn virDomainSuspend(domain: virDomainPtr) -> c_int = -1;
+    |call| lifecycle(call, domain, Domain::suspend)
 }
 
-/// Resumes a paused domain.
-#[no_mangle]
-pub extern "C" fn virDomainResume(domain: virDomainPtr) -> c_int {
-    lifecycle("virDomainResume", domain, Domain::resume)
+ffi_fn! {
+    /// Resumes the paused domain. Returns 0, or -1 on failure.
+    fn virDomainResume(domain: virDomainPtr) -> c_int = -1;
+    |call| lifecycle(call, domain, Domain::resume)
 }
 
-/// Removes the persistent definition of a domain.
-#[no_mangle]
-pub extern "C" fn virDomainUndefine(domain: virDomainPtr) -> c_int {
-    lifecycle("virDomainUndefine", domain, Domain::undefine)
+ffi_fn! {
+    /// Removes the persistent definition of the domain; a running one stays, transient.
+    /// Returns 0, or -1 on failure.
+    fn virDomainUndefine(domain: virDomainPtr) -> c_int = -1;
+    |call| lifecycle(call, domain, Domain::undefine)
 }
 
-/// Removes the persistent definition of a domain, with flags.
-#[no_mangle]
-pub extern "C" fn virDomainUndefineFlags(domain: virDomainPtr, flags: c_uint) -> c_int {
-    lifecycle("virDomainUndefineFlags", domain, |d| {
-        d.undefine_flags(UndefineFlags::from_bits_retain(flags))
-    })
-}
-
-/// The domains matching `flags`, in a NULL-terminated array for the caller to free
-/// (each element with `virDomainFree`, then the array with `free`); returns their count.
-/// With `domains` NULL, only counts.
-#[no_mangle]
-pub unsafe extern "C" fn virConnectListAllDomains(
-    conn: virConnectPtr,
-    domains: *mut *mut virDomainPtr,
-    flags: c_uint,
-) -> c_int {
-    if !domains.is_null() {
-        // SAFETY: a caller's out-parameter; libvirt clears it before any check.
-        unsafe { *domains = ptr::null_mut() };
+ffi_fn! {
+    /// As `virDomainUndefine`; `flags` say what else to remove (a managed save image,
+    /// snapshot or checkpoint metadata, NVRAM). Returns 0, or -1 on failure.
+    fn virDomainUndefineFlags(domain: virDomainPtr, flags: c_uint) -> c_int = -1;
+    |call| {
+        lifecycle(call, domain, |d| {
+            d.undefine_flags(UndefineFlags::from_bits_retain(flags))
+        })
     }
-    entry("virConnectListAllDomains", -1, |call| {
+}
+
+ffi_fn! {
+    /// The domains of `conn` that match `flags` (0: all). When `domains` is not NULL it
+    /// receives a NULL-terminated array of new handles: the caller releases each with
+    /// `virDomainFree`, then the array with `free()`. Returns the number of domains, or -1
+    /// on failure (with `*domains` NULL).
+    fn virConnectListAllDomains(
+        conn: virConnectPtr,
+        domains: *mut *mut virDomainPtr,
+        flags: c_uint,
+    ) -> c_int = -1;
+    |call| {
+        if !domains.is_null() {
+            // SAFETY: a caller's out-parameter, cleared before any check as in libvirt.
+            unsafe { *domains = ptr::null_mut() };
+        }
         let c = call.conn(conn)?;
         let found = c
             .conn
@@ -437,25 +440,21 @@ pub unsafe extern "C" fn virConnectListAllDomains(
             *domains = array;
         }
         Ok(count)
-    })
+    }
 }
 
-/// The number of running domains.
-#[no_mangle]
-pub extern "C" fn virConnectNumOfDomains(conn: virConnectPtr) -> c_int {
-    entry("virConnectNumOfDomains", -1, |call| {
+ffi_fn! {
+    /// The number of running domains on `conn`, or -1 on failure.
+    fn virConnectNumOfDomains(conn: virConnectPtr) -> c_int = -1; |call| {
         Ok(call.conn(conn)?.conn.active_domain_ids()?.len() as c_int)
-    })
+    }
 }
 
-/// The IDs of up to `maxids` running domains, in `ids`; returns how many.
-#[no_mangle]
-pub unsafe extern "C" fn virConnectListDomains(
-    conn: virConnectPtr,
-    ids: *mut c_int,
-    maxids: c_int,
-) -> c_int {
-    entry("virConnectListDomains", -1, |call| {
+ffi_fn! {
+    /// Writes the IDs of up to `maxids` running domains to the caller's array `ids`.
+    /// Returns how many it wrote, or -1 on failure.
+    fn virConnectListDomains(conn: virConnectPtr, ids: *mut c_int, maxids: c_int) -> c_int = -1;
+    |call| {
         let c = call.conn(conn)?;
         let max = call.non_negative(maxids, "maxids")?;
         let ids = call.array(ids, "ids", max)?;
@@ -464,26 +463,26 @@ pub unsafe extern "C" fn virConnectListDomains(
         // SAFETY: the caller's array has room for `maxids` ints; n <= maxids.
         unsafe { ptr::copy_nonoverlapping(found.as_ptr(), ids, n) };
         Ok(n as c_int)
-    })
+    }
 }
 
-/// The number of defined, inactive domains.
-#[no_mangle]
-pub extern "C" fn virConnectNumOfDefinedDomains(conn: virConnectPtr) -> c_int {
-    entry("virConnectNumOfDefinedDomains", -1, |call| {
+ffi_fn! {
+    /// The number of defined, inactive domains on `conn`, or -1 on failure.
+    fn virConnectNumOfDefinedDomains(conn: virConnectPtr) -> c_int = -1; |call| {
         Ok(call.conn(conn)?.conn.defined_domain_names()?.len() as c_int)
-    })
+    }
 }
 
-/// The names of up to `maxnames` inactive domains, in `names`, each for the caller to
-/// free; returns how many.
-#[no_mangle]
-pub unsafe extern "C" fn virConnectListDefinedDomains(
-    conn: virConnectPtr,
-    names: *mut *mut c_char,
-    maxnames: c_int,
-) -> c_int {
-    entry("virConnectListDefinedDomains", -1, |call| {
+ffi_fn! {
+    /// Writes the names of up to `maxnames` defined, inactive domains to the caller's array
+    /// `names`; the caller frees each name with `free()`. Returns how many it wrote, or -1
+    /// on failure.
+    fn virConnectListDefinedDomains(
+        conn: virConnectPtr,
+        names: *mut *mut c_char,
+        maxnames: c_int,
+    ) -> c_int = -1;
+    |call| {
         let c = call.conn(conn)?;
         let max = call.non_negative(maxnames, "maxnames")?;
         let names = call.array(names, "names", max)?;
@@ -496,5 +495,5 @@ pub unsafe extern "C" fn virConnectListDefinedDomains(
         // SAFETY: the caller's array has room for `maxnames` pointers.
         unsafe { ptr::copy_nonoverlapping(copies.as_ptr(), names, copies.len()) };
         Ok(copies.len() as c_int)
-    })
+    }
 }

@@ -205,189 +205,217 @@ pub(super) fn raise(e: &Error, conn: Option<&super::types::virConnect>) {
     }
 }
 
-/// The last error of this thread, or NULL if the last call succeeded. The error belongs
-/// to libvirt and stays valid until the thread's next libvirt call.
-#[no_mangle]
-pub extern "C" fn virGetLastError() -> virErrorPtr {
-    let p = last_ptr();
-    // SAFETY: `p` points to this thread's live slot.
-    if unsafe { (*p).code } == 0 {
-        ptr::null_mut()
-    } else {
-        p
-    }
-}
-
-/// The code of the last error of this thread, 0 if none.
-#[no_mangle]
-pub extern "C" fn virGetLastErrorCode() -> c_int {
-    LAST.with(|slot| slot.borrow().0.code)
-}
-
-/// The domain of the last error of this thread, 0 if none.
-#[no_mangle]
-pub extern "C" fn virGetLastErrorDomain() -> c_int {
-    LAST.with(|slot| slot.borrow().0.domain)
-}
-
-/// The message of the last error of this thread, or "no error". Owned by libvirt.
-#[no_mangle]
-pub extern "C" fn virGetLastErrorMessage() -> *const c_char {
-    const NO_ERROR: &CStr = c"no error";
-    let msg = LAST.with(|slot| {
-        let e = &slot.borrow().0;
-        if e.code == 0 || e.message.is_null() {
-            ptr::null()
+ffi_fn! {
+    /// The last error of this thread, or NULL if its last call succeeded. The error belongs
+    /// to libvirt and stays valid until the thread's next libvirt call: do not free it (copy
+    /// it with `virCopyLastError` or `virSaveLastError` to keep it).
+    @keep_error fn virGetLastError() -> virErrorPtr = ptr::null_mut(); {
+        let p = last_ptr();
+        // SAFETY: `p` points to this thread's live slot.
+        if unsafe { (*p).code } == 0 {
+            ptr::null_mut()
         } else {
-            e.message.cast_const()
+            p
         }
-    });
-    if msg.is_null() {
-        NO_ERROR.as_ptr()
-    } else {
-        msg
     }
 }
 
-/// Clears the last error of this thread.
-#[no_mangle]
-pub extern "C" fn virResetLastError() {
-    reset_last();
-}
-
-/// Copies the last error of this thread into `to` (after resetting `to`), and returns its
-/// code, 0 if none. Release the copy with `virResetError`.
-#[no_mangle]
-pub unsafe extern "C" fn virCopyLastError(to: virErrorPtr) -> c_int {
-    if to.is_null() {
-        return -1;
-    }
-    // SAFETY: `to` is a caller-owned virError whose strings are NULL or malloc'd.
-    unsafe {
-        (*to).reset();
-        LAST.with(|slot| *to = slot.borrow().0.deep_copy());
-        (*to).code
+ffi_fn! {
+    /// The code (a `virErrorNumber`) of the last error of this thread, 0 (`VIR_ERR_OK`) if
+    /// none.
+    @keep_error fn virGetLastErrorCode() -> c_int = -1; {
+        LAST.with(|slot| slot.borrow().0.code)
     }
 }
 
-/// A copy of the last error of this thread, allocated for the caller, who releases it
-/// with `virFreeError`. Never NULL unless memory runs out; its code is 0 if no error.
-#[no_mangle]
-pub extern "C" fn virSaveLastError() -> virErrorPtr {
-    // SAFETY: calloc's result is checked, then filled with an owned copy.
-    unsafe {
-        let to = libc::calloc(1, std::mem::size_of::<virError>()).cast::<virError>();
-        if !to.is_null() {
-            LAST.with(|slot| to.write(slot.borrow().0.deep_copy()));
+ffi_fn! {
+    /// The domain (a `virErrorDomain`) of the last error of this thread, 0
+    /// (`VIR_FROM_NONE`) if none.
+    @keep_error fn virGetLastErrorDomain() -> c_int = -1; {
+        LAST.with(|slot| slot.borrow().0.domain)
+    }
+}
+
+ffi_fn! {
+    /// The message of the last error of this thread, or "no error". The string belongs to
+    /// libvirt and stays valid until the thread's next libvirt call: do not free it.
+    @keep_error fn virGetLastErrorMessage() -> *const c_char = ptr::null(); {
+        const NO_ERROR: &CStr = c"no error";
+        let msg = LAST.with(|slot| {
+            let e = &slot.borrow().0;
+            if e.code == 0 || e.message.is_null() {
+                ptr::null()
+            } else {
+                e.message.cast_const()
+            }
+        });
+        if msg.is_null() {
+            NO_ERROR.as_ptr()
+        } else {
+            msg
         }
-        to
     }
 }
 
-/// Frees the strings of `err` and zeroes it.
-#[no_mangle]
-pub unsafe extern "C" fn virResetError(err: virErrorPtr) {
-    if !err.is_null() {
-        // SAFETY: `err` is a virError whose strings libvirt allocated.
-        unsafe { (*err).reset() }
+ffi_fn! {
+    /// Clears the last error of this thread, freeing what it held.
+    @keep_error fn virResetLastError(); {
+        reset_last();
     }
 }
 
-/// Frees an error from `virSaveLastError`.
-#[no_mangle]
-pub unsafe extern "C" fn virFreeError(err: virErrorPtr) {
-    if !err.is_null() {
-        // SAFETY: `err` came from virSaveLastError: calloc'd, with malloc'd strings.
+ffi_fn! {
+    /// Copies the last error of this thread into the caller's `to` (after resetting `to`).
+    /// Returns the error's code, 0 if there is none, or -1 when `to` is NULL. The caller
+    /// frees the copy's strings with `virResetError`.
+    @keep_error fn virCopyLastError(to: virErrorPtr) -> c_int = -1; {
+        if to.is_null() {
+            return -1;
+        }
+        // SAFETY: `to` is a caller-owned virError whose strings are NULL or malloc'd.
         unsafe {
-            (*err).reset();
-            libc::free(err.cast());
+            (*to).reset();
+            LAST.with(|slot| *to = slot.borrow().0.deep_copy());
+            (*to).code
         }
     }
 }
 
-/// The last error of a call on `conn` (code 0 if none yet), or NULL for a bad
-/// connection. Owned by the connection.
-#[no_mangle]
-pub extern "C" fn virConnGetLastError(conn: virConnectPtr) -> virErrorPtr {
-    let Some(c) = CONNECTIONS.get(conn) else {
-        return ptr::null_mut();
-    };
-    // The slot lives as long as the connection, as libvirt's per-connection error.
-    let mut slot = c.last_error.lock().unwrap_or_else(PoisonError::into_inner);
-    &raw mut slot.0
-}
-
-/// Copies the last error of `conn` into `to`; returns its code, 0 if none, -1 on a bad
-/// connection.
-#[no_mangle]
-pub unsafe extern "C" fn virConnCopyLastError(conn: virConnectPtr, to: virErrorPtr) -> c_int {
-    let Some(c) = CONNECTIONS.get(conn) else {
-        return -1;
-    };
-    if to.is_null() {
-        return -1;
-    }
-    let slot = c.last_error.lock().unwrap_or_else(PoisonError::into_inner);
-    // SAFETY: `to` is a caller-owned virError whose strings are NULL or malloc'd.
-    unsafe {
-        (*to).reset();
-        if slot.0.code == 0 {
-            return 0;
+ffi_fn! {
+    /// A copy of the last error of this thread (code 0 if there is none), or NULL when
+    /// memory runs out. The caller releases it with `virFreeError`.
+    @keep_error fn virSaveLastError() -> virErrorPtr = ptr::null_mut(); {
+        // SAFETY: calloc's result is checked, then filled with an owned copy.
+        unsafe {
+            let to = libc::calloc(1, std::mem::size_of::<virError>()).cast::<virError>();
+            if !to.is_null() {
+                LAST.with(|slot| to.write(slot.borrow().0.deep_copy()));
+            }
+            to
         }
-        *to = slot.0.deep_copy();
-        (*to).code
     }
 }
 
-/// Clears the last error of `conn`.
-#[no_mangle]
-pub extern "C" fn virConnResetLastError(conn: virConnectPtr) {
-    if let Some(c) = CONNECTIONS.get(conn) {
-        *c.last_error.lock().unwrap_or_else(PoisonError::into_inner) = ErrorSlot::default();
+ffi_fn! {
+    /// Frees the strings of the caller's `err` (a copy from `virCopyLastError` or
+    /// `virConnCopyLastError`) and zeroes it; NULL is ignored. Leaves the last error alone.
+    @keep_error fn virResetError(err: virErrorPtr); {
+        if !err.is_null() {
+            // SAFETY: `err` is a virError whose strings libvirt allocated.
+            unsafe { (*err).reset() }
+        }
     }
 }
 
-/// Installs `handler` for errors of every connection without a handler of its own; NULL
-/// restores printing to stderr.
-#[no_mangle]
-pub extern "C" fn virSetErrorFunc(userData: *mut c_void, handler: virErrorFunc) {
-    *GLOBAL_HANDLER
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = Handler::new(handler, userData);
-}
-
-/// Installs `handler` for errors of calls on `conn`; NULL falls back to the global one.
-#[no_mangle]
-pub extern "C" fn virConnSetErrorFunc(
-    conn: virConnectPtr,
-    userData: *mut c_void,
-    handler: virErrorFunc,
-) {
-    if let Some(c) = CONNECTIONS.get(conn) {
-        *c.handler.lock().unwrap_or_else(PoisonError::into_inner) = Handler::new(handler, userData);
+ffi_fn! {
+    /// Frees an error `virSaveLastError` returned, and its strings; NULL is ignored.
+    @keep_error fn virFreeError(err: virErrorPtr); {
+        if !err.is_null() {
+            // SAFETY: `err` came from virSaveLastError: calloc'd, with malloc'd strings.
+            unsafe {
+                (*err).reset();
+                libc::free(err.cast());
+            }
+        }
     }
 }
 
-/// Prints `err` to stderr as libvirt does: `libvirt: <domain> error : <message>`; an
-/// error with code 0 is no error and prints nothing.
-#[no_mangle]
-pub unsafe extern "C" fn virDefaultErrorFunc(err: virErrorPtr) {
-    // SAFETY: `err` is NULL or points to a virError.
-    if err.is_null() || unsafe { (*err).code } == 0 {
-        return;
+ffi_fn! {
+    /// The last error of a call on `conn` (code 0 if none yet), or NULL for a bad
+    /// connection. It belongs to the connection and stays valid until its next error or
+    /// its closing: do not free it.
+    @keep_error fn virConnGetLastError(conn: virConnectPtr) -> virErrorPtr = ptr::null_mut(); {
+        let Some(c) = CONNECTIONS.get(conn) else {
+            return ptr::null_mut();
+        };
+        // The slot lives as long as the connection, as libvirt's per-connection error.
+        let mut slot = c.last_error.lock().unwrap_or_else(PoisonError::into_inner);
+        &raw mut slot.0
     }
-    // SAFETY: `err` points to a virError. `level` is read as an int because a caller's
-    // struct may hold any value there.
-    let (domain, level, message) = unsafe {
-        let level = ptr::addr_of!((*err).level).cast::<c_int>().read();
-        ((*err).domain, level, cstr::borrow((*err).message))
-    };
-    let level = match level {
-        l if l == VIR_ERR_ERROR as c_int => "error",
-        l if l == VIR_ERR_WARNING as c_int => "warning",
-        _ => "",
-    };
-    let message = message.map(CStr::to_string_lossy).unwrap_or_default();
-    let line = format!("libvirt: {} {level} : {message}\n", domain_label(domain));
-    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+ffi_fn! {
+    /// Copies the last error of a call on `conn` into the caller's `to` (after resetting
+    /// it). Returns the error's code, 0 if there is none, or -1 for a bad connection or a
+    /// NULL `to`. The caller frees the copy's strings with `virResetError`.
+    @keep_error fn virConnCopyLastError(conn: virConnectPtr, to: virErrorPtr) -> c_int = -1; {
+        let Some(c) = CONNECTIONS.get(conn) else {
+            return -1;
+        };
+        if to.is_null() {
+            return -1;
+        }
+        let slot = c.last_error.lock().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: `to` is a caller-owned virError whose strings are NULL or malloc'd.
+        unsafe {
+            (*to).reset();
+            if slot.0.code == 0 {
+                return 0;
+            }
+            *to = slot.0.deep_copy();
+            (*to).code
+        }
+    }
+}
+
+ffi_fn! {
+    /// Clears the last error of a call on `conn`, freeing what it held; a bad connection is
+    /// ignored.
+    @keep_error fn virConnResetLastError(conn: virConnectPtr); {
+        if let Some(c) = CONNECTIONS.get(conn) {
+            *c.last_error.lock().unwrap_or_else(PoisonError::into_inner) = ErrorSlot::default();
+        }
+    }
+}
+
+ffi_fn! {
+    /// Installs `handler`, called with `userData` and each error of every connection without
+    /// a handler of its own (and of calls on none); NULL restores printing to stderr. The
+    /// error passed to it belongs to libvirt: the handler must not free it.
+    @keep_error fn virSetErrorFunc(userData: *mut c_void, handler: virErrorFunc); {
+        *GLOBAL_HANDLER
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Handler::new(handler, userData);
+    }
+}
+
+ffi_fn! {
+    /// Installs `handler`, called with `userData` and each error of a call on `conn`; NULL
+    /// falls back to the global one. A bad connection is ignored.
+    @keep_error fn virConnSetErrorFunc(
+        conn: virConnectPtr,
+        userData: *mut c_void,
+        handler: virErrorFunc,
+    );
+    {
+        if let Some(c) = CONNECTIONS.get(conn) {
+            let handler = Handler::new(handler, userData);
+            *c.handler.lock().unwrap_or_else(PoisonError::into_inner) = handler;
+        }
+    }
+}
+
+ffi_fn! {
+    /// Prints `err` to stderr as libvirt does: `libvirt: <domain> error : <message>`; NULL
+    /// and an error with code 0 print nothing. `err` stays the caller's.
+    @keep_error fn virDefaultErrorFunc(err: virErrorPtr); {
+        // SAFETY: `err` is NULL or points to a virError.
+        if err.is_null() || unsafe { (*err).code } == 0 {
+            return;
+        }
+        // SAFETY: `err` points to a virError. `level` is read as an int because a caller's
+        // struct may hold any value there.
+        let (domain, level, message) = unsafe {
+            let level = ptr::addr_of!((*err).level).cast::<c_int>().read();
+            ((*err).domain, level, cstr::borrow((*err).message))
+        };
+        let level = match level {
+            l if l == VIR_ERR_ERROR as c_int => "error",
+            l if l == VIR_ERR_WARNING as c_int => "warning",
+            _ => "",
+        };
+        let message = message.map(CStr::to_string_lossy).unwrap_or_default();
+        let line = format!("libvirt: {} {level} : {message}\n", domain_label(domain));
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
 }

@@ -16,7 +16,6 @@ use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::call::entry;
 use super::generated::types::{
     virEventAddHandleFunc, virEventAddTimeoutFunc, virEventHandleCallback,
     virEventRemoveHandleFunc, virEventRemoveTimeoutFunc, virEventTimeoutCallback,
@@ -43,119 +42,143 @@ fn registered() -> Option<Impl> {
     *REGISTERED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Makes the six functions the event loop that handles and timers are added to.
-#[no_mangle]
-pub extern "C" fn virEventRegisterImpl(
-    addHandle: virEventAddHandleFunc,
-    updateHandle: virEventUpdateHandleFunc,
-    removeHandle: virEventRemoveHandleFunc,
-    addTimeout: virEventAddTimeoutFunc,
-    updateTimeout: virEventUpdateTimeoutFunc,
-    removeTimeout: virEventRemoveTimeoutFunc,
-) {
-    *REGISTERED.lock().unwrap_or_else(PoisonError::into_inner) = Some(Impl {
-        add_handle: addHandle,
-        update_handle: updateHandle,
-        remove_handle: removeHandle,
-        add_timeout: addTimeout,
-        update_timeout: updateTimeout,
-        remove_timeout: removeTimeout,
-    });
+fn register(i: Impl) {
+    *REGISTERED.lock().unwrap_or_else(PoisonError::into_inner) = Some(i);
 }
 
-/// Watches `fd` for `events` (a `virEventHandleType` set) in the registered loop, which
-/// calls `cb` with `opaque`, and `ff` on `opaque` once removed. The watch number, or -1.
-#[no_mangle]
-pub unsafe extern "C" fn virEventAddHandle(
-    fd: c_int,
-    events: c_int,
-    cb: virEventHandleCallback,
-    opaque: *mut c_void,
-    ff: virFreeCallback,
-) -> c_int {
-    match registered().and_then(|i| i.add_handle) {
-        // SAFETY: the program registered `f` as its loop's function of this type.
-        Some(f) => unsafe { f(fd, events, cb, opaque, ff) },
-        None => -1,
+ffi_fn! {
+    /// Makes the program's six functions the event loop that file descriptor watches and
+    /// timers are added to (replacing any earlier one). libvirt keeps the pointers; it
+    /// frees nothing. Leaves the last error alone.
+    @keep_error fn virEventRegisterImpl(
+        addHandle: virEventAddHandleFunc,
+        updateHandle: virEventUpdateHandleFunc,
+        removeHandle: virEventRemoveHandleFunc,
+        addTimeout: virEventAddTimeoutFunc,
+        updateTimeout: virEventUpdateTimeoutFunc,
+        removeTimeout: virEventRemoveTimeoutFunc,
+    );
+    {
+        register(Impl {
+            add_handle: addHandle,
+            update_handle: updateHandle,
+            remove_handle: removeHandle,
+            add_timeout: addTimeout,
+            update_timeout: updateTimeout,
+            remove_timeout: removeTimeout,
+        });
     }
 }
 
-/// Changes the events watch `watch` waits for.
-#[no_mangle]
-pub extern "C" fn virEventUpdateHandle(watch: c_int, events: c_int) {
-    if let Some(f) = registered().and_then(|i| i.update_handle) {
-        // SAFETY: as in virEventAddHandle.
-        unsafe { f(watch, events) }
+ffi_fn! {
+    /// Watches `fd` for `events` (a `virEventHandleType` set) in the registered loop, which
+    /// calls `cb` with `opaque` when it is ready, and `ff` (when not NULL) on `opaque` once
+    /// the watch is removed: `opaque` stays the caller's until then. Returns the watch
+    /// number, or -1 without a registered loop (setting no error) or on failure.
+    @keep_error fn virEventAddHandle(
+        fd: c_int,
+        events: c_int,
+        cb: virEventHandleCallback,
+        opaque: *mut c_void,
+        ff: virFreeCallback,
+    ) -> c_int = -1;
+    {
+        match registered().and_then(|i| i.add_handle) {
+            // SAFETY: the program registered `f` as its loop's function of this type.
+            Some(f) => unsafe { f(fd, events, cb, opaque, ff) },
+            None => -1,
+        }
     }
 }
 
-/// Stops watch `watch`: 0, or -1 if there is no such watch.
-#[no_mangle]
-pub extern "C" fn virEventRemoveHandle(watch: c_int) -> c_int {
-    match registered().and_then(|i| i.remove_handle) {
-        // SAFETY: as in virEventAddHandle.
-        Some(f) => unsafe { f(watch) },
-        None => -1,
+ffi_fn! {
+    /// Changes the events (a `virEventHandleType` set) watch `watch` waits for; 0 pauses
+    /// it. Does nothing without a registered loop.
+    @keep_error fn virEventUpdateHandle(watch: c_int, events: c_int); {
+        if let Some(f) = registered().and_then(|i| i.update_handle) {
+            // SAFETY: as in virEventAddHandle.
+            unsafe { f(watch, events) }
+        }
     }
 }
 
-/// Adds a timer calling `cb` every `timeout` ms (0: every iteration, -1: disabled). The
-/// timer number, or -1.
-#[no_mangle]
-pub unsafe extern "C" fn virEventAddTimeout(
-    timeout: c_int,
-    cb: virEventTimeoutCallback,
-    opaque: *mut c_void,
-    ff: virFreeCallback,
-) -> c_int {
-    match registered().and_then(|i| i.add_timeout) {
-        // SAFETY: as in virEventAddHandle.
-        Some(f) => unsafe { f(timeout, cb, opaque, ff) },
-        None => -1,
+ffi_fn! {
+    /// Stops watch `watch`; the loop then calls its free callback on its data. Returns 0,
+    /// or -1 if there is no such watch or no registered loop.
+    @keep_error fn virEventRemoveHandle(watch: c_int) -> c_int = -1; {
+        match registered().and_then(|i| i.remove_handle) {
+            // SAFETY: as in virEventAddHandle.
+            Some(f) => unsafe { f(watch) },
+            None => -1,
+        }
     }
 }
 
-/// Changes the period of timer `timer`.
-#[no_mangle]
-pub extern "C" fn virEventUpdateTimeout(timer: c_int, timeout: c_int) {
-    if let Some(f) = registered().and_then(|i| i.update_timeout) {
-        // SAFETY: as in virEventAddHandle.
-        unsafe { f(timer, timeout) }
+ffi_fn! {
+    /// Adds a timer to the registered loop, calling `cb` with `opaque` every `timeout` ms
+    /// (0: every iteration, -1: disabled), and `ff` (when not NULL) on `opaque` once the
+    /// timer is removed. Returns the timer number, or -1 without a registered loop or on
+    /// failure.
+    @keep_error fn virEventAddTimeout(
+        timeout: c_int,
+        cb: virEventTimeoutCallback,
+        opaque: *mut c_void,
+        ff: virFreeCallback,
+    ) -> c_int = -1;
+    {
+        match registered().and_then(|i| i.add_timeout) {
+            // SAFETY: as in virEventAddHandle.
+            Some(f) => unsafe { f(timeout, cb, opaque, ff) },
+            None => -1,
+        }
     }
 }
 
-/// Removes timer `timer`: 0, or -1 if there is no such timer.
-#[no_mangle]
-pub extern "C" fn virEventRemoveTimeout(timer: c_int) -> c_int {
-    match registered().and_then(|i| i.remove_timeout) {
-        // SAFETY: as in virEventAddHandle.
-        Some(f) => unsafe { f(timer) },
-        None => -1,
+ffi_fn! {
+    /// Changes the period of timer `timer` to `timeout` ms (0: every iteration, -1:
+    /// disabled). Does nothing without a registered loop.
+    @keep_error fn virEventUpdateTimeout(timer: c_int, timeout: c_int); {
+        if let Some(f) = registered().and_then(|i| i.update_timeout) {
+            // SAFETY: as in virEventAddHandle.
+            unsafe { f(timer, timeout) }
+        }
     }
 }
 
-/// Registers virshim's default event loop; run it with `virEventRunDefaultImpl`.
-#[no_mangle]
-pub extern "C" fn virEventRegisterDefaultImpl() -> c_int {
-    entry("virEventRegisterDefaultImpl", -1, |_| {
+ffi_fn! {
+    /// Removes timer `timer`; the loop then calls its free callback on its data. Returns 0,
+    /// or -1 if there is no such timer or no registered loop.
+    @keep_error fn virEventRemoveTimeout(timer: c_int) -> c_int = -1; {
+        match registered().and_then(|i| i.remove_timeout) {
+            // SAFETY: as in virEventAddHandle.
+            Some(f) => unsafe { f(timer) },
+            None => -1,
+        }
+    }
+}
+
+ffi_fn! {
+    /// Registers virshim's default event loop, built on poll(2), as the event loop; run it
+    /// with `virEventRunDefaultImpl`. Returns 0, or -1 on failure.
+    fn virEventRegisterDefaultImpl() -> c_int = -1; |_| {
         lock().wakeup()?;
-        virEventRegisterImpl(
-            Some(default_add_handle),
-            Some(default_update_handle),
-            Some(default_remove_handle),
-            Some(default_add_timeout),
-            Some(default_update_timeout),
-            Some(default_remove_timeout),
-        );
+        register(Impl {
+            add_handle: Some(default_add_handle),
+            update_handle: Some(default_update_handle),
+            remove_handle: Some(default_remove_handle),
+            add_timeout: Some(default_add_timeout),
+            update_timeout: Some(default_update_timeout),
+            remove_timeout: Some(default_remove_timeout),
+        });
         Ok(0)
-    })
+    }
 }
 
-/// Runs one iteration of the default event loop: waits until a watched descriptor is
-/// ready or a timer is due, and calls their callbacks. 0, or -1 if poll(2) fails.
-#[no_mangle]
-pub extern "C" fn virEventRunDefaultImpl() -> c_int {
-    entry("virEventRunDefaultImpl", -1, |_| run_once().map(|()| 0))
+ffi_fn! {
+    /// Runs one iteration of the default event loop: waits until a watched descriptor is
+    /// ready or a timer is due, calls their callbacks, then the free callbacks of what was
+    /// removed. Returns 0, or -1 on failure (poll(2) failing).
+    fn virEventRunDefaultImpl() -> c_int = -1; |_| run_once().map(|()| 0)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
 use std::ffi::{c_char, c_double, c_int, c_longlong, c_uint, c_ulonglong, CStr};
 use std::ptr;
 
-use super::call::{entry, Call};
+use super::call::Call;
 use super::cstr;
 use super::generated::types::{
     virTypedParameter, virTypedParameterPtr, VIR_TYPED_PARAM_FIELD_LENGTH,
@@ -178,170 +178,192 @@ unsafe fn required_name<'a>(call: &Call, name: *const c_char) -> Result<&'a CStr
 
 /// Runs an `Add*` call: checks the arguments, makes the value, appends it.
 fn add(
-    api: &'static str,
+    call: &mut Call,
     params: *mut virTypedParameterPtr,
     nparams: *mut c_int,
     maxparams: *mut c_int,
     name: *const c_char,
     value: impl FnOnce(&CStr) -> Result<Value>,
-) -> c_int {
-    entry(api, -1, |call| {
-        let array = Array::new(call, params, nparams, maxparams)?;
-        // SAFETY: `name` is NULL or a C string, per the contract.
-        let name = unsafe { required_name(call, name) }?;
-        let value = value(name)?;
-        // SAFETY: the caller's array, count and capacity, per the contract.
-        unsafe { array.push(name, value) }.map(|()| 0)
-    })
+) -> Result<c_int> {
+    let array = Array::new(call, params, nparams, maxparams)?;
+    // SAFETY: `name` is NULL or a C string, per the contract.
+    let name = unsafe { required_name(call, name) }?;
+    let value = value(name)?;
+    // SAFETY: the caller's array, count and capacity, per the contract.
+    unsafe { array.push(name, value) }.map(|()| 0)
 }
 
-/// Appends an `int` parameter; 0, or -1 on error.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsAddInt(
-    params: *mut virTypedParameterPtr,
-    nparams: *mut c_int,
-    maxparams: *mut c_int,
-    name: *const c_char,
-    value: c_int,
-) -> c_int {
-    add(
-        "virTypedParamsAddInt",
-        params,
-        nparams,
-        maxparams,
-        name,
-        |_| Ok(Value::Int(value)),
-    )
+ffi_fn! {
+    /// Appends an `int` parameter named `name` to the array `*params` of `*nparams`
+    /// parameters and room for `*maxparams`, growing it as needed. Returns 0, or -1 on
+    /// failure. The caller releases the array with `virTypedParamsFree`.
+    fn virTypedParamsAddInt(
+        params: *mut virTypedParameterPtr,
+        nparams: *mut c_int,
+        maxparams: *mut c_int,
+        name: *const c_char,
+        value: c_int,
+    ) -> c_int = -1;
+    |call| {
+        add(
+            call,
+            params,
+            nparams,
+            maxparams,
+            name,
+            |_| Ok(Value::Int(value)),
+        )
+    }
 }
 
-/// Appends an `unsigned int` parameter.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsAddUInt(
-    params: *mut virTypedParameterPtr,
-    nparams: *mut c_int,
-    maxparams: *mut c_int,
-    name: *const c_char,
-    value: c_uint,
-) -> c_int {
-    add(
-        "virTypedParamsAddUInt",
-        params,
-        nparams,
-        maxparams,
-        name,
-        |_| Ok(Value::UInt(value)),
-    )
+ffi_fn! {
+    /// Appends an `unsigned int` parameter, as `virTypedParamsAddInt`. Returns 0, or -1 on
+    /// failure; release the array with `virTypedParamsFree`.
+    fn virTypedParamsAddUInt(
+        params: *mut virTypedParameterPtr,
+        nparams: *mut c_int,
+        maxparams: *mut c_int,
+        name: *const c_char,
+        value: c_uint,
+    ) -> c_int = -1;
+    |call| {
+        add(
+            call,
+            params,
+            nparams,
+            maxparams,
+            name,
+            |_| Ok(Value::UInt(value)),
+        )
+    }
 }
 
-/// Appends a `long long` parameter.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsAddLLong(
-    params: *mut virTypedParameterPtr,
-    nparams: *mut c_int,
-    maxparams: *mut c_int,
-    name: *const c_char,
-    value: c_longlong,
-) -> c_int {
-    add(
-        "virTypedParamsAddLLong",
-        params,
-        nparams,
-        maxparams,
-        name,
-        |_| Ok(Value::LLong(value)),
-    )
+ffi_fn! {
+    /// Appends a `long long` parameter, as `virTypedParamsAddInt`. Returns 0, or -1 on
+    /// failure; release the array with `virTypedParamsFree`.
+    fn virTypedParamsAddLLong(
+        params: *mut virTypedParameterPtr,
+        nparams: *mut c_int,
+        maxparams: *mut c_int,
+        name: *const c_char,
+        value: c_longlong,
+    ) -> c_int = -1;
+    |call| {
+        add(
+            call,
+            params,
+            nparams,
+            maxparams,
+            name,
+            |_| Ok(Value::LLong(value)),
+        )
+    }
 }
 
-/// Appends an `unsigned long long` parameter.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsAddULLong(
-    params: *mut virTypedParameterPtr,
-    nparams: *mut c_int,
-    maxparams: *mut c_int,
-    name: *const c_char,
-    value: c_ulonglong,
-) -> c_int {
-    add(
-        "virTypedParamsAddULLong",
-        params,
-        nparams,
-        maxparams,
-        name,
-        |_| Ok(Value::ULLong(value)),
-    )
+ffi_fn! {
+    /// Appends an `unsigned long long` parameter, as `virTypedParamsAddInt`. Returns 0, or -1
+    /// on failure; release the array with `virTypedParamsFree`.
+    fn virTypedParamsAddULLong(
+        params: *mut virTypedParameterPtr,
+        nparams: *mut c_int,
+        maxparams: *mut c_int,
+        name: *const c_char,
+        value: c_ulonglong,
+    ) -> c_int = -1;
+    |call| {
+        add(
+            call,
+            params,
+            nparams,
+            maxparams,
+            name,
+            |_| Ok(Value::ULLong(value)),
+        )
+    }
 }
 
-/// Appends a `double` parameter.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsAddDouble(
-    params: *mut virTypedParameterPtr,
-    nparams: *mut c_int,
-    maxparams: *mut c_int,
-    name: *const c_char,
-    value: c_double,
-) -> c_int {
-    add(
-        "virTypedParamsAddDouble",
-        params,
-        nparams,
-        maxparams,
-        name,
-        |_| Ok(Value::Double(value)),
-    )
+ffi_fn! {
+    /// Appends a `double` parameter, as `virTypedParamsAddInt`. Returns 0, or -1 on failure;
+    /// release the array with `virTypedParamsFree`.
+    fn virTypedParamsAddDouble(
+        params: *mut virTypedParameterPtr,
+        nparams: *mut c_int,
+        maxparams: *mut c_int,
+        name: *const c_char,
+        value: c_double,
+    ) -> c_int = -1;
+    |call| {
+        add(
+            call,
+            params,
+            nparams,
+            maxparams,
+            name,
+            |_| Ok(Value::Double(value)),
+        )
+    }
 }
 
-/// Appends a boolean parameter: any non-zero `value` is stored as 1.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsAddBoolean(
-    params: *mut virTypedParameterPtr,
-    nparams: *mut c_int,
-    maxparams: *mut c_int,
-    name: *const c_char,
-    value: c_int,
-) -> c_int {
-    add(
-        "virTypedParamsAddBoolean",
-        params,
-        nparams,
-        maxparams,
-        name,
-        |_| Ok(Value::Boolean(value != 0)),
-    )
+ffi_fn! {
+    /// Appends a boolean parameter, as `virTypedParamsAddInt`: any non-zero `value` is stored
+    /// as 1. Returns 0, or -1 on failure; release the array with `virTypedParamsFree`.
+    fn virTypedParamsAddBoolean(
+        params: *mut virTypedParameterPtr,
+        nparams: *mut c_int,
+        maxparams: *mut c_int,
+        name: *const c_char,
+        value: c_int,
+    ) -> c_int = -1;
+    |call| {
+        add(
+            call,
+            params,
+            nparams,
+            maxparams,
+            name,
+            |_| Ok(Value::Boolean(value != 0)),
+        )
+    }
 }
 
-/// Appends a copy of the string `value` (NULL stores an empty string).
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsAddString(
-    params: *mut virTypedParameterPtr,
-    nparams: *mut c_int,
-    maxparams: *mut c_int,
-    name: *const c_char,
-    value: *const c_char,
-) -> c_int {
-    add(
-        "virTypedParamsAddString",
-        params,
-        nparams,
-        maxparams,
-        name,
-        |_| {
-            // SAFETY: `value` is NULL or a C string, per the contract.
-            unsafe { Value::string(value) }
-        },
-    )
+ffi_fn! {
+    /// Appends a string parameter holding a copy of `value` (NULL stores an empty string), as
+    /// `virTypedParamsAddInt`; the array owns the copy. Returns 0, or -1 on failure; release
+    /// the array with `virTypedParamsFree`.
+    fn virTypedParamsAddString(
+        params: *mut virTypedParameterPtr,
+        nparams: *mut c_int,
+        maxparams: *mut c_int,
+        name: *const c_char,
+        value: *const c_char,
+    ) -> c_int = -1;
+    |call| {
+        add(
+            call,
+            params,
+            nparams,
+            maxparams,
+            name,
+            |_| {
+                // SAFETY: `value` is NULL or a C string, per the contract.
+                unsafe { Value::string(value) }
+            },
+        )
+    }
 }
 
-/// Appends one string parameter named `name` for each string of the NULL-terminated
-/// array `values` (none if `values` is NULL).
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsAddStringList(
-    params: *mut virTypedParameterPtr,
-    nparams: *mut c_int,
-    maxparams: *mut c_int,
-    name: *const c_char,
-    values: *mut *const c_char,
-) -> c_int {
-    entry("virTypedParamsAddStringList", -1, |call| {
+ffi_fn! {
+    /// Appends one string parameter named `name` for each string of the NULL-terminated
+    /// array `values` (none if `values` is NULL), each a copy the array owns. Returns 0, or
+    /// -1 on failure; release the array with `virTypedParamsFree`.
+    fn virTypedParamsAddStringList(
+        params: *mut virTypedParameterPtr,
+        nparams: *mut c_int,
+        maxparams: *mut c_int,
+        name: *const c_char,
+        values: *mut *const c_char,
+    ) -> c_int = -1;
+    |call| {
         let array = Array::new(call, params, nparams, maxparams)?;
         if values.is_null() {
             return Ok(0);
@@ -356,78 +378,89 @@ pub unsafe extern "C" fn virTypedParamsAddStringList(
             i += 1;
         }
         Ok(0)
-    })
+    }
 }
 
-/// Appends a parameter of type `type_` whose value is parsed from the text `value`, as
-/// libvirt parses it: decimal integers (an unsigned type takes a negative number modulo
-/// its range), C floating-point syntax, "1"/"true" and "0"/"false" for booleans.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsAddFromString(
-    params: *mut virTypedParameterPtr,
-    nparams: *mut c_int,
-    maxparams: *mut c_int,
-    name: *const c_char,
-    r#type: c_int,
-    value: *const c_char,
-) -> c_int {
-    add(
-        "virTypedParamsAddFromString",
-        params,
-        nparams,
-        maxparams,
-        name,
-        |name| {
-            let field = name.to_string_lossy();
-            // SAFETY: `value` is NULL or a C string, per the contract.
-            let Some(text) = (unsafe { cstr::borrow(value) }) else {
-                return Err(Error::new(
-                    VIR_ERR_INVALID_ARG,
-                    VIR_FROM_NONE,
-                    format!("NULL value for field '{field}'"),
-                ));
-            };
-            let Some(kind) = virTypedParameterType::from_c(r#type) else {
-                return Err(Error::new(
-                    VIR_ERR_INTERNAL_ERROR,
-                    VIR_FROM_NONE,
-                    format!("unexpected type {type} for field {field}"),
-                ));
-            };
-            let invalid = || {
-                Error::new(
-                    VIR_ERR_INVALID_ARG,
-                    VIR_FROM_NONE,
-                    format!(
-                        "Invalid value for field '{field}': expected {}",
-                        kind.name()
+ffi_fn! {
+    /// Appends a parameter of type `type_` whose value is parsed from the text `value`, as
+    /// libvirt parses it: decimal integers (an unsigned type takes a negative number modulo
+    /// its range), C floating-point syntax, "1"/"true" and "0"/"false" for booleans.
+    /// Returns 0, or -1 on failure; release the array with `virTypedParamsFree`.
+    fn virTypedParamsAddFromString(
+        params: *mut virTypedParameterPtr,
+        nparams: *mut c_int,
+        maxparams: *mut c_int,
+        name: *const c_char,
+        r#type: c_int,
+        value: *const c_char,
+    ) -> c_int = -1;
+    |call| {
+        add(
+            call,
+            params,
+            nparams,
+            maxparams,
+            name,
+            |name| {
+                let field = name.to_string_lossy();
+                // SAFETY: `value` is NULL or a C string, per the contract.
+                let Some(text) = (unsafe { cstr::borrow(value) }) else {
+                    return Err(Error::new(
+                        VIR_ERR_INVALID_ARG,
+                        VIR_FROM_NONE,
+                        format!("NULL value for field '{field}'"),
+                    ));
+                };
+                let Some(kind) = virTypedParameterType::from_c(r#type) else {
+                    return Err(Error::new(
+                        VIR_ERR_INTERNAL_ERROR,
+                        VIR_FROM_NONE,
+                        format!("unexpected type {type} for field {field}"),
+                    ));
+                };
+                let invalid = || {
+                    Error::new(
+                        VIR_ERR_INVALID_ARG,
+                        VIR_FROM_NONE,
+                        format!(
+                            "Invalid value for field '{field}': expected {}",
+                            kind.name()
+                        ),
+                    )
+                };
+                Ok(match kind {
+                    VIR_TYPED_PARAM_INT => Value::Int(
+                        parse::signed(text)
+                            .and_then(|v| v.try_into().ok())
+                            .ok_or_else(invalid)?,
                     ),
-                )
-            };
-            Ok(match kind {
-                VIR_TYPED_PARAM_INT => Value::Int(
-                    parse::signed(text)
-                        .and_then(|v| v.try_into().ok())
-                        .ok_or_else(invalid)?,
-                ),
-                VIR_TYPED_PARAM_UINT => Value::UInt(parse::unsigned_int(text).ok_or_else(invalid)?),
-                VIR_TYPED_PARAM_LLONG => Value::LLong(parse::signed(text).ok_or_else(invalid)?),
-                VIR_TYPED_PARAM_ULLONG => Value::ULLong(parse::unsigned(text).ok_or_else(invalid)?),
-                VIR_TYPED_PARAM_DOUBLE => Value::Double(parse::double(text).ok_or_else(invalid)?),
-                VIR_TYPED_PARAM_BOOLEAN => {
-                    Value::Boolean(parse::boolean(text).ok_or_else(|| {
-                        Error::new(
-                            VIR_ERR_INVALID_ARG,
-                            VIR_FROM_NONE,
-                            format!("Invalid boolean value for field '{field}'"),
-                        )
-                    })?)
-                }
-                // SAFETY: `text` is a valid C string.
-                VIR_TYPED_PARAM_STRING => unsafe { Value::string(text.as_ptr()) }?,
-            })
-        },
-    )
+                    VIR_TYPED_PARAM_UINT => {
+                        Value::UInt(parse::unsigned_int(text).ok_or_else(invalid)?)
+                    }
+                    VIR_TYPED_PARAM_LLONG => {
+                        Value::LLong(parse::signed(text).ok_or_else(invalid)?)
+                    }
+                    VIR_TYPED_PARAM_ULLONG => {
+                        Value::ULLong(parse::unsigned(text).ok_or_else(invalid)?)
+                    }
+                    VIR_TYPED_PARAM_DOUBLE => {
+                        Value::Double(parse::double(text).ok_or_else(invalid)?)
+                    }
+                    VIR_TYPED_PARAM_BOOLEAN => {
+                        Value::Boolean(parse::boolean(text).ok_or_else(|| {
+                            Error::new(
+                                VIR_ERR_INVALID_ARG,
+                                VIR_FROM_NONE,
+                                format!("Invalid boolean value for field '{field}'"),
+                            )
+                        })?)
+                    }
+                    // SAFETY: `text` is a valid C string.
+                    VIR_TYPED_PARAM_STRING => unsafe { Value::string(text.as_ptr()) }?,
+                })
+            },
+        )
+    }
 }
 
 /// libvirt's number syntax, through the C library's own parsers.
@@ -515,218 +548,239 @@ unsafe fn find<'a>(
     })
 }
 
-/// The first parameter named `name`, or NULL. Leaves the last error alone, as libvirt.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsGet(
-    params: virTypedParameterPtr,
-    nparams: c_int,
-    name: *const c_char,
-) -> virTypedParameterPtr {
-    // SAFETY: per the contract of this function.
-    unsafe { find(params, nparams, name) }.map_or(ptr::null_mut(), |p| p as *mut _)
+ffi_fn! {
+    /// The first of the `nparams` parameters at `params` named `name`, or NULL when there is
+    /// none. It points into the array, which stays the caller's. Leaves the last error
+    /// alone, as libvirt.
+    @keep_error fn virTypedParamsGet(
+        params: virTypedParameterPtr,
+        nparams: c_int,
+        name: *const c_char,
+    ) -> virTypedParameterPtr = ptr::null_mut();
+    {
+        // SAFETY: per the contract of this function.
+        unsafe { find(params, nparams, name) }.map_or(ptr::null_mut(), |p| p as *mut _)
+    }
 }
 
 /// Runs a `Get*` call: 1 with the value stored at `out` (when not NULL) if a parameter
 /// named `name` exists and has type `want`, 0 if none exists, -1 if its type differs.
 fn get<T>(
-    api: &'static str,
     params: virTypedParameterPtr,
     nparams: c_int,
     name: *const c_char,
     want: virTypedParameterType,
     out: *mut T,
     read: impl FnOnce(&virTypedParameter) -> T,
-) -> c_int {
-    entry(api, -1, |_| {
-        // SAFETY: per the contract of the public functions.
-        let Some(p) = (unsafe { find(params, nparams, name) }) else {
-            return Ok(0);
-        };
-        if p.r#type != want as c_int {
-            let actual = virTypedParameterType::from_c(p.r#type).map_or("unknown", |t| t.name());
-            // SAFETY: found by name, so `name` is a C string.
-            let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
-            return Err(Error::new(
-                VIR_ERR_INVALID_ARG,
-                VIR_FROM_NONE,
-                format!(
-                    "Invalid type '{}' requested for parameter '{name}', actual type is '{actual}'",
-                    want.name()
-                ),
-            ));
-        }
-        if !out.is_null() {
-            // SAFETY: `out` is the caller's out-parameter.
-            unsafe { out.write(read(p)) };
-        }
-        Ok(1)
-    })
-}
-
-/// Reads an `int` parameter.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsGetInt(
-    params: virTypedParameterPtr,
-    nparams: c_int,
-    name: *const c_char,
-    value: *mut c_int,
-) -> c_int {
-    // SAFETY (all `Get*` readers): the type was checked, so that member is the one set.
-    get(
-        "virTypedParamsGetInt",
-        params,
-        nparams,
-        name,
-        VIR_TYPED_PARAM_INT,
-        value,
-        |p| unsafe { p.value.i },
-    )
-}
-
-/// Reads an `unsigned int` parameter.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsGetUInt(
-    params: virTypedParameterPtr,
-    nparams: c_int,
-    name: *const c_char,
-    value: *mut c_uint,
-) -> c_int {
-    get(
-        "virTypedParamsGetUInt",
-        params,
-        nparams,
-        name,
-        VIR_TYPED_PARAM_UINT,
-        value,
-        |p| unsafe { p.value.ui },
-    )
-}
-
-/// Reads a `long long` parameter.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsGetLLong(
-    params: virTypedParameterPtr,
-    nparams: c_int,
-    name: *const c_char,
-    value: *mut c_longlong,
-) -> c_int {
-    get(
-        "virTypedParamsGetLLong",
-        params,
-        nparams,
-        name,
-        VIR_TYPED_PARAM_LLONG,
-        value,
-        |p| unsafe { p.value.l },
-    )
-}
-
-/// Reads an `unsigned long long` parameter.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsGetULLong(
-    params: virTypedParameterPtr,
-    nparams: c_int,
-    name: *const c_char,
-    value: *mut c_ulonglong,
-) -> c_int {
-    get(
-        "virTypedParamsGetULLong",
-        params,
-        nparams,
-        name,
-        VIR_TYPED_PARAM_ULLONG,
-        value,
-        |p| unsafe { p.value.ul },
-    )
-}
-
-/// Reads a `double` parameter.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsGetDouble(
-    params: virTypedParameterPtr,
-    nparams: c_int,
-    name: *const c_char,
-    value: *mut c_double,
-) -> c_int {
-    get(
-        "virTypedParamsGetDouble",
-        params,
-        nparams,
-        name,
-        VIR_TYPED_PARAM_DOUBLE,
-        value,
-        |p| unsafe { p.value.d },
-    )
-}
-
-/// Reads a boolean parameter, as 1 or 0.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsGetBoolean(
-    params: virTypedParameterPtr,
-    nparams: c_int,
-    name: *const c_char,
-    value: *mut c_int,
-) -> c_int {
-    get(
-        "virTypedParamsGetBoolean",
-        params,
-        nparams,
-        name,
-        VIR_TYPED_PARAM_BOOLEAN,
-        value,
-        |p| {
-            // SAFETY: see virTypedParamsGetInt.
-            c_int::from(unsafe { p.value.b } != 0)
-        },
-    )
-}
-
-/// Reads a string parameter: the string stays the array's.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsGetString(
-    params: virTypedParameterPtr,
-    nparams: c_int,
-    name: *const c_char,
-    value: *mut *const c_char,
-) -> c_int {
-    get(
-        "virTypedParamsGetString",
-        params,
-        nparams,
-        name,
-        VIR_TYPED_PARAM_STRING,
-        value,
-        |p| unsafe { p.value.s.cast_const() },
-    )
-}
-
-/// Frees the strings of the `nparams` parameters at `params`, leaving the array.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsClear(params: virTypedParameterPtr, nparams: c_int) {
-    let Ok(n) = usize::try_from(nparams) else {
-        return;
+) -> Result<c_int> {
+    // SAFETY: per the contract of the public functions.
+    let Some(p) = (unsafe { find(params, nparams, name) }) else {
+        return Ok(0);
     };
-    if params.is_null() {
-        return;
+    if p.r#type != want as c_int {
+        let actual = virTypedParameterType::from_c(p.r#type).map_or("unknown", |t| t.name());
+        // SAFETY: found by name, so `name` is a C string.
+        let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+        return Err(Error::new(
+            VIR_ERR_INVALID_ARG,
+            VIR_FROM_NONE,
+            format!(
+                "Invalid type '{}' requested for parameter '{name}', actual type is '{actual}'",
+                want.name()
+            ),
+        ));
     }
-    // SAFETY: `params` holds `nparams` parameters, whose strings came from the C allocator.
-    unsafe {
-        for p in std::slice::from_raw_parts_mut(params, n) {
-            if p.r#type == VIR_TYPED_PARAM_STRING as c_int {
-                libc::free(p.value.s.cast());
-                p.value.s = ptr::null_mut();
+    if !out.is_null() {
+        // SAFETY: `out` is the caller's out-parameter.
+        unsafe { out.write(read(p)) };
+    }
+    Ok(1)
+}
+
+ffi_fn! {
+    /// Reads the `int` parameter named `name` among the `nparams` at `params` into `*value`
+    /// (when not NULL). Returns 1 when found, 0 when there is none, -1 when its type
+    /// differs. Nothing is allocated.
+    fn virTypedParamsGetInt(
+        params: virTypedParameterPtr,
+        nparams: c_int,
+        name: *const c_char,
+        value: *mut c_int,
+    ) -> c_int = -1;
+    |_| {
+        // SAFETY (all `Get*` readers): the type was checked, so that member is the one set.
+        get(
+            params,
+            nparams,
+            name,
+            VIR_TYPED_PARAM_INT,
+            value,
+            |p| unsafe { p.value.i },
+        )
+    }
+}
+
+ffi_fn! {
+    /// Reads an `unsigned int` parameter, as `virTypedParamsGetInt`: 1 when found, 0 when
+    /// there is none, -1 on failure.
+    fn virTypedParamsGetUInt(
+        params: virTypedParameterPtr,
+        nparams: c_int,
+        name: *const c_char,
+        value: *mut c_uint,
+    ) -> c_int = -1;
+    |_| {
+        get(
+            params,
+            nparams,
+            name,
+            VIR_TYPED_PARAM_UINT,
+            value,
+            |p| unsafe { p.value.ui },
+        )
+    }
+}
+
+ffi_fn! {
+    /// Reads a `long long` parameter, as `virTypedParamsGetInt`: 1 when found, 0 when there
+    /// is none, -1 on failure.
+    fn virTypedParamsGetLLong(
+        params: virTypedParameterPtr,
+        nparams: c_int,
+        name: *const c_char,
+        value: *mut c_longlong,
+    ) -> c_int = -1;
+    |_| {
+        get(
+            params,
+            nparams,
+            name,
+            VIR_TYPED_PARAM_LLONG,
+            value,
+            |p| unsafe { p.value.l },
+        )
+    }
+}
+
+ffi_fn! {
+    /// Reads an `unsigned long long` parameter, as `virTypedParamsGetInt`: 1 when found, 0
+    /// when there is none, -1 on failure.
+    fn virTypedParamsGetULLong(
+        params: virTypedParameterPtr,
+        nparams: c_int,
+        name: *const c_char,
+        value: *mut c_ulonglong,
+    ) -> c_int = -1;
+    |_| {
+        get(
+            params,
+            nparams,
+            name,
+            VIR_TYPED_PARAM_ULLONG,
+            value,
+            |p| unsafe { p.value.ul },
+        )
+    }
+}
+
+ffi_fn! {
+    /// Reads a `double` parameter, as `virTypedParamsGetInt`: 1 when found, 0 when there is
+    /// none, -1 on failure.
+    fn virTypedParamsGetDouble(
+        params: virTypedParameterPtr,
+        nparams: c_int,
+        name: *const c_char,
+        value: *mut c_double,
+    ) -> c_int = -1;
+    |_| {
+        get(
+            params,
+            nparams,
+            name,
+            VIR_TYPED_PARAM_DOUBLE,
+            value,
+            |p| unsafe { p.value.d },
+        )
+    }
+}
+
+ffi_fn! {
+    /// Reads a boolean parameter, as 1 or 0, as `virTypedParamsGetInt`: 1 when found, 0 when
+    /// there is none, -1 on failure.
+    fn virTypedParamsGetBoolean(
+        params: virTypedParameterPtr,
+        nparams: c_int,
+        name: *const c_char,
+        value: *mut c_int,
+    ) -> c_int = -1;
+    |_| {
+        get(
+            params,
+            nparams,
+            name,
+            VIR_TYPED_PARAM_BOOLEAN,
+            value,
+            |p| {
+                // SAFETY: see virTypedParamsGetInt.
+                c_int::from(unsafe { p.value.b } != 0)
+            },
+        )
+    }
+}
+
+ffi_fn! {
+    /// Reads a string parameter, as `virTypedParamsGetInt`: 1 when found, 0 when there is
+    /// none, -1 on failure. The string stays the array's: do not free it.
+    fn virTypedParamsGetString(
+        params: virTypedParameterPtr,
+        nparams: c_int,
+        name: *const c_char,
+        value: *mut *const c_char,
+    ) -> c_int = -1;
+    |_| {
+        get(
+            params,
+            nparams,
+            name,
+            VIR_TYPED_PARAM_STRING,
+            value,
+            |p| unsafe { p.value.s.cast_const() },
+        )
+    }
+}
+
+ffi_fn! {
+    /// Frees the strings of the `nparams` parameters at `params`, leaving the array itself to
+    /// the caller. Leaves the last error alone.
+    @keep_error fn virTypedParamsClear(params: virTypedParameterPtr, nparams: c_int); {
+        let Ok(n) = usize::try_from(nparams) else {
+            return;
+        };
+        if params.is_null() {
+            return;
+        }
+        // SAFETY: `params` holds `nparams` parameters, whose strings came from the C allocator.
+        unsafe {
+            for p in std::slice::from_raw_parts_mut(params, n) {
+                if p.r#type == VIR_TYPED_PARAM_STRING as c_int {
+                    libc::free(p.value.s.cast());
+                    p.value.s = ptr::null_mut();
+                }
             }
         }
     }
 }
 
-/// Frees the strings of the `nparams` parameters at `params`, then the array.
-#[no_mangle]
-pub unsafe extern "C" fn virTypedParamsFree(params: virTypedParameterPtr, nparams: c_int) {
-    // SAFETY: per the contract; the array came from the C allocator.
-    unsafe {
-        virTypedParamsClear(params, nparams);
-        libc::free(params.cast());
+ffi_fn! {
+    /// Frees the strings of the `nparams` parameters at `params`, then the array, which must
+    /// come from the C allocator (as the `virTypedParamsAdd*` calls make it). Leaves the last
+    /// error alone.
+    @keep_error fn virTypedParamsFree(params: virTypedParameterPtr, nparams: c_int); {
+        // SAFETY: per the contract; the array came from the C allocator.
+        unsafe {
+            virTypedParamsClear(params, nparams);
+            libc::free(params.cast());
+        }
     }
 }
 
