@@ -2,9 +2,10 @@
 #
 #   make lib        target/virshim/lib/libvirt.so.0.9000.0 (+ libvirt.so.0, libvirt.so links)
 #   make headers    refresh the committed include/libvirt/*.h from the Rust declarations
-#   make stubs      regenerate src/ffi/stubs.rs and stub_types.rs (the calls virshim does not
-#                   implement) and data/libvirt-api.json from libvirt-dev's libvirt-api.xml,
-#                   then the headers
+#   make stubs      regenerate src/ffi/generated/ (the calls virshim does not implement, and
+#                   their C types) from data/libvirt-api.json and data/implemented.txt, then
+#                   the headers; `scripts/gen-stubs.py --refresh-data` refreshes
+#                   data/libvirt-api.json from libvirt-dev's libvirt-api.xml
 #   make install    PREFIX/lib, PREFIX/include/libvirt, PREFIX/lib/pkgconfig/libvirt.pc,
 #                   PREFIX/share/libvirt/api/libvirt-api.xml (the pc file's libvirt_api)
 #   make test       every test suite, ending with "N passed, N failed"

@@ -55,9 +55,8 @@ unsafe fn open(name: *const c_char, flags: ConnectFlags) -> Result<virConnectPtr
     // SAFETY: as the caller guarantees.
     let uri = unsafe { cstr::borrow(name) }
         .map(|u| {
-            u.to_str().map_err(|_| {
-                Error::new(VIR_ERR_NO_CONNECT, VIR_FROM_NONE, "URI that is not UTF-8")
-            })
+            u.to_str()
+                .map_err(|_| Error::new(VIR_ERR_NO_CONNECT, VIR_FROM_NONE, "URI that is not UTF-8"))
         })
         .transpose()?;
     let conn = drivers::connect(uri, flags)?;

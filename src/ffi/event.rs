@@ -528,7 +528,8 @@ mod tests {
 
     #[test]
     fn default_loop_runs_timers_and_handles_and_frees() {
-        assert_eq!(virEventRegisterDefaultImpl(), 0);
+        // SAFETY: it takes no arguments.
+        assert_eq!(unsafe { virEventRegisterDefaultImpl() }, 0);
         unsafe {
             let timer = virEventAddTimeout(0, Some(on_timer), std::ptr::null_mut(), Some(on_free));
             assert!(timer > 0);

@@ -188,12 +188,14 @@ mod tests {
     unsafe extern "C" fn quiet(_: *mut c_void, _: crate::ffi::error::virErrorPtr) {}
 
     fn last() -> (i32, i32) {
-        (virGetLastErrorCode(), virGetLastErrorDomain())
+        // SAFETY: the getters take no arguments.
+        unsafe { (virGetLastErrorCode(), virGetLastErrorDomain()) }
     }
 
     #[test]
     fn foreign_objects_are_invalid_with_libvirt_codes() {
-        virSetErrorFunc(ptr::null_mut(), Some(quiet));
+        // SAFETY: `quiet` ignores its arguments.
+        unsafe { virSetErrorFunc(ptr::null_mut(), Some(quiet)) };
         let net = unsupported("virNetworkGetName", VIR_FROM_NETWORK, -1, |call| {
             call.foreign(Foreign::Network, 0x1234 as *mut u8)
         });
@@ -207,7 +209,8 @@ mod tests {
 
     #[test]
     fn further_arguments_refuse_only_null() {
-        virSetErrorFunc(ptr::null_mut(), Some(quiet));
+        // SAFETY: `quiet` ignores its arguments.
+        unsafe { virSetErrorFunc(ptr::null_mut(), Some(quiet)) };
         let checked = |p: *mut u8| {
             unsupported("virDomainScreenshot", VIR_FROM_DOMAIN, 7, |call| {
                 call.foreign_arg(Foreign::Stream, p)
