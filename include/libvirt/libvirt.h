@@ -1377,174 +1377,208 @@ extern "C" {
 extern virConnectAuthPtr virConnectAuthPtrDefault;
 
 /**
- * Does nothing: virshim needs no global set-up. Kept for libvirt's callers.
+ * Does nothing, as virshim needs no global set-up; kept for libvirt's callers, and
+ * leaves the last error alone. Returns 0.
  */
 int virInitialize(void);
 
 /**
- * Reports libvirt's version in `libVer`, and the same in `typeVer` when given.
+ * Writes libvirt's version (major * 1000000 + minor * 1000 + micro) to `libVer`, and
+ * the same to `typeVer` when it is not NULL (`type_` is not looked at). Returns 0, or
+ * -1 when `libVer` is NULL.
  */
 int virGetVersion(unsigned long *libVer, const char *type_, unsigned long *typeVer);
 
 /**
- * Opens a connection to the hypervisor `name` names; NULL means `LIBVIRT_DEFAULT_URI`,
- * else `test:///default`.
+ * Opens a read-write connection to the hypervisor `name` names: NULL means
+ * `LIBVIRT_DEFAULT_URI`, else `test:///default`. Returns the connection, or NULL on
+ * failure; release it with `virConnectClose`.
  */
 virConnectPtr virConnectOpen(const char *name);
 
 /**
- * Opens a connection that may look but not change anything.
+ * Opens a connection that may look but not change anything, as `virConnectOpen`.
+ * Returns the connection, or NULL on failure; release it with `virConnectClose`.
  */
 virConnectPtr virConnectOpenReadOnly(const char *name);
 
 /**
- * Opens a connection; `auth` is not needed by virshim's drivers (none asks for
- * credentials), `flags` may ask for
- * `VIR_CONNECT_RO`.
+ * Opens a connection as `virConnectOpen`; `flags` may hold `VIR_CONNECT_RO`.
+ * virshim's drivers ask for no credentials, so `auth` is not used. Returns the
+ * connection, or NULL on failure; release it with `virConnectClose`.
  */
 virConnectPtr virConnectOpenAuth(const char *name, virConnectAuthPtr auth, unsigned int flags);
 
 /**
- * Adds a reference to `conn`, to be dropped by `virConnectClose`.
+ * Adds a reference to `conn`, so that it stays open until one more
+ * `virConnectClose`. Returns 0, or -1 for a bad connection.
  */
 int virConnectRef(virConnectPtr conn);
 
 /**
- * Drops a reference to `conn`: 1 while references remain, 0 once it is closed.
+ * Drops a reference to `conn`; the last one closes it. Returns the references left
+ * (1 while some remain, 0 once closed), or -1 for a bad connection.
  */
 int virConnectClose(virConnectPtr conn);
 
 /**
- * The URI of `conn`, for the caller to free.
+ * The URI of `conn`, or NULL on failure; the caller frees it with `free()`.
  */
 char *virConnectGetURI(virConnectPtr conn);
 
 /**
- * The name of the driver ("TEST"); owned by the library.
+ * The name of the driver behind `conn` ("TEST" or "QEMU"), or NULL on failure. The
+ * string is static: do not free it.
  */
 const char *virConnectGetType(virConnectPtr conn);
 
 /**
- * The hypervisor's version.
+ * Writes the hypervisor's version (major * 1000000 + minor * 1000 + micro) to
+ * `hvVer`. Returns 0, or -1 on failure.
  */
 int virConnectGetVersion(virConnectPtr conn, unsigned long *hvVer);
 
 /**
- * libvirt's version, as the library behind `conn` reports it.
+ * Writes the version of the library behind `conn` to `libVer`, as `virGetVersion`.
+ * Returns 0, or -1 on failure.
  */
 int virConnectGetLibVersion(virConnectPtr conn, unsigned long *libVer);
 
 /**
- * 1: an in-process driver's connection stays alive while open.
+ * Whether `conn` is alive: 1, as an in-process driver's connection stays alive while
+ * open; -1 for a bad connection.
  */
 int virConnectIsAlive(virConnectPtr conn);
 
 /**
- * Finds a domain by name.
+ * Finds the domain named `name` on `conn`. Returns a new handle, or NULL on failure
+ * (`VIR_ERR_NO_DOMAIN` when there is none); release it with `virDomainFree`.
  */
 virDomainPtr virDomainLookupByName(virConnectPtr conn, const char *name);
 
 /**
- * Finds a running domain by ID.
+ * Finds the running domain with ID `id`. Returns a new handle, or NULL on failure;
+ * release it with `virDomainFree`.
  */
 virDomainPtr virDomainLookupByID(virConnectPtr conn, int id);
 
 /**
- * Finds a domain by its 16-byte UUID.
+ * Finds the domain whose UUID is the `VIR_UUID_BUFLEN` (16) bytes at `uuid`. Returns
+ * a new handle, or NULL on failure; release it with `virDomainFree`.
  */
 virDomainPtr virDomainLookupByUUID(virConnectPtr conn, const unsigned char *uuid);
 
 /**
- * Finds a domain by its UUID in text form.
+ * Finds the domain whose UUID is the text `uuidstr`. Returns a new handle, or NULL on
+ * failure; release it with `virDomainFree`.
  */
 virDomainPtr virDomainLookupByUUIDString(virConnectPtr conn, const char *uuidstr);
 
 /**
- * Starts a transient domain from XML.
+ * Starts a transient domain from the XML `xmlDesc`; `flags` may ask for it paused
+ * (`VIR_DOMAIN_START_PAUSED`) or more. Returns a new handle, or NULL on failure;
+ * release it with `virDomainFree` (which does not stop the domain).
  */
 virDomainPtr virDomainCreateXML(virConnectPtr conn, const char *xmlDesc, unsigned int flags);
 
 /**
- * `virDomainCreateXML` under its first name, which libvirt keeps for old programs (and
- * reports errors under the new one).
+ * `virDomainCreateXML` under its first name, which libvirt keeps for old programs:
+ * the call, its errors (reported under the new name) and its result are that one's.
+ * Returns a new handle, or NULL on failure; release it with `virDomainFree`.
  */
 virDomainPtr virDomainCreateLinux(virConnectPtr conn, const char *xmlDesc, unsigned int flags);
 
 /**
- * Defines a persistent domain, or a new definition for one.
+ * Defines a persistent domain from `xml`, or replaces the definition of the domain of
+ * that name and UUID. Returns a new handle, or NULL on failure; release it with
+ * `virDomainFree`.
  */
 virDomainPtr virDomainDefineXML(virConnectPtr conn, const char *xml);
 
 /**
- * Defines a persistent domain, with flags.
+ * As `virDomainDefineXML`; `flags` may ask to validate the XML against libvirt's
+ * schema (`VIR_DOMAIN_DEFINE_VALIDATE`). Returns a new handle, or NULL on failure;
+ * release it with `virDomainFree`.
  */
 virDomainPtr virDomainDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags);
 
 /**
- * Adds a reference to a domain handle.
+ * Adds a reference to the handle `domain`, to be dropped by one more `virDomainFree`.
+ * Returns 0, or -1 for a bad handle.
  */
 int virDomainRef(virDomainPtr domain);
 
 /**
- * Drops a reference to a domain handle; the last one releases it and its hold on the
- * connection.
+ * Drops a reference to the handle `domain`; the last one releases the handle and its
+ * hold on the connection (the domain itself is not affected). Returns 0, or -1 for a
+ * bad handle.
  */
 int virDomainFree(virDomainPtr domain);
 
 /**
- * The connection of a domain handle; no reference is added.
+ * The connection of the handle `domain`, or NULL for a bad handle. No reference is
+ * added: do not close it on the handle's behalf.
  */
 virConnectPtr virDomainGetConnect(virDomainPtr domain);
 
 /**
- * The name of the domain, owned by the handle.
+ * The name of the domain, or NULL for a bad handle. The string belongs to the handle
+ * and lives as long as it: do not free it.
  */
 const char *virDomainGetName(virDomainPtr domain);
 
 /**
- * The ID the handle knows, or -1 (as `unsigned int`) when inactive or on error.
+ * The ID of the running domain as the handle knows it, or (unsigned int)-1 when it is
+ * inactive or on failure.
  */
 unsigned int virDomainGetID(virDomainPtr domain);
 
 /**
- * Writes the 16 bytes of the UUID to `uuid`.
+ * Writes the `VIR_UUID_BUFLEN` (16) bytes of the domain's UUID to `uuid`. Returns 0,
+ * or -1 on failure.
  */
 int virDomainGetUUID(virDomainPtr domain, unsigned char *uuid);
 
 /**
- * Writes the UUID as text, NUL-terminated, to `buf` of `VIR_UUID_STRING_BUFLEN` bytes.
+ * Writes the domain's UUID as text, NUL-terminated, to the caller's `buf` of
+ * `VIR_UUID_STRING_BUFLEN` (37) bytes. Returns 0, or -1 on failure.
  */
 int virDomainGetUUIDString(virDomainPtr domain, char *buf);
 
 /**
- * The domain's XML, for the caller to free.
+ * The domain's XML description; `flags` may ask for the inactive definition, the
+ * secure parts, or a migratable form. Returns the XML, or NULL on failure; the caller
+ * frees it with `free()`.
  */
 char *virDomainGetXMLDesc(virDomainPtr domain, unsigned int flags);
 
 /**
- * The state in `state` and, when `reason` is not NULL, its reason.
+ * Writes the domain's state (a `virDomainState`) to `state` and, when `reason` is not
+ * NULL, the reason for it. Returns 0, or -1 on failure.
  */
 int virDomainGetState(virDomainPtr domain, int *state, int *reason, unsigned int flags);
 
 /**
- * State, memory, vCPUs and CPU time, in `info`.
+ * Fills the caller's `info` with the domain's state, maximum and current memory (KiB),
+ * vCPU count and CPU time (ns). Returns 0, or -1 on failure.
  */
 int virDomainGetInfo(virDomainPtr domain, virDomainInfoPtr info);
 
 /**
- * 1 if the domain runs, 0 if not, -1 on error.
+ * Whether the domain runs: 1 if it does, 0 if not, -1 on failure.
  */
 int virDomainIsActive(virDomainPtr domain);
 
 /**
- * 1 if the domain has a persistent definition, 0 if not, -1 on error.
+ * Whether the domain has a persistent definition: 1 if it has, 0 if not, -1 on
+ * failure.
  */
 int virDomainIsPersistent(virDomainPtr domain);
 
 /**
- * Copies `size` bytes of the running domain's memory from `start` into `buffer`;
- * `flags` is `VIR_MEMORY_VIRTUAL` or `VIR_MEMORY_PHYSICAL`. A `size` of 0 (with any
- * `buffer`) tests access.
+ * Copies `size` bytes of the running domain's memory from address `start` into the
+ * caller's `buffer`; `flags` is `VIR_MEMORY_VIRTUAL` or `VIR_MEMORY_PHYSICAL`. A
+ * `size` of 0 (with any `buffer`) only tests access. Returns 0, or -1 on failure.
  */
 int virDomainMemoryPeek(virDomainPtr dom,
                         unsigned long long start,
@@ -1553,75 +1587,87 @@ int virDomainMemoryPeek(virDomainPtr dom,
                         unsigned int flags);
 
 /**
- * Boots an inactive persistent domain.
+ * Boots the inactive persistent domain. Returns 0, or -1 on failure.
  */
 int virDomainCreate(virDomainPtr domain);
 
 /**
- * Boots an inactive persistent domain, with flags.
+ * Boots the inactive persistent domain; `flags` may ask for it paused
+ * (`VIR_DOMAIN_START_PAUSED`) or more. Returns 0, or -1 on failure.
  */
 int virDomainCreateWithFlags(virDomainPtr domain, unsigned int flags);
 
 /**
- * Stops a running domain at once.
+ * Stops the running domain at once, as pulling the plug; a transient one is gone
+ * after. The handle stays valid: release it with `virDomainFree`. Returns 0, or -1
+ * on failure.
  */
 int virDomainDestroy(virDomainPtr domain);
 
 /**
- * Stops a running domain at once, with flags.
+ * As `virDomainDestroy`; `flags` may ask for a graceful stop
+ * (`VIR_DOMAIN_DESTROY_GRACEFUL`). Returns 0, or -1 on failure.
  */
 int virDomainDestroyFlags(virDomainPtr domain, unsigned int flags);
 
 /**
- * Pauses a running domain.
+ * Pauses the running domain: its vCPUs stop, its memory stays. Returns 0, or -1 on
+ * failure.
  */
 int virDomainSuspend(virDomainPtr domain);
 
 /**
- * Resumes a paused domain.
+ * Resumes the paused domain. Returns 0, or -1 on failure.
  */
 int virDomainResume(virDomainPtr domain);
 
 /**
- * Removes the persistent definition of a domain.
+ * Removes the persistent definition of the domain; a running one stays, transient.
+ * Returns 0, or -1 on failure.
  */
 int virDomainUndefine(virDomainPtr domain);
 
 /**
- * Removes the persistent definition of a domain, with flags.
+ * As `virDomainUndefine`; `flags` say what else to remove (a managed save image,
+ * snapshot or checkpoint metadata, NVRAM). Returns 0, or -1 on failure.
  */
 int virDomainUndefineFlags(virDomainPtr domain, unsigned int flags);
 
 /**
- * The domains matching `flags`, in a NULL-terminated array for the caller to free
- * (each element with `virDomainFree`, then the array with `free`); returns their count.
- * With `domains` NULL, only counts.
+ * The domains of `conn` that match `flags` (0: all). When `domains` is not NULL it
+ * receives a NULL-terminated array of new handles: the caller releases each with
+ * `virDomainFree`, then the array with `free()`. Returns the number of domains, or -1
+ * on failure (with `*domains` NULL).
  */
 int virConnectListAllDomains(virConnectPtr conn, virDomainPtr **domains, unsigned int flags);
 
 /**
- * The number of running domains.
+ * The number of running domains on `conn`, or -1 on failure.
  */
 int virConnectNumOfDomains(virConnectPtr conn);
 
 /**
- * The IDs of up to `maxids` running domains, in `ids`; returns how many.
+ * Writes the IDs of up to `maxids` running domains to the caller's array `ids`.
+ * Returns how many it wrote, or -1 on failure.
  */
 int virConnectListDomains(virConnectPtr conn, int *ids, int maxids);
 
 /**
- * The number of defined, inactive domains.
+ * The number of defined, inactive domains on `conn`, or -1 on failure.
  */
 int virConnectNumOfDefinedDomains(virConnectPtr conn);
 
 /**
- * The names of up to `maxnames` inactive domains, in `names`, each for the caller to
- * free; returns how many.
+ * Writes the names of up to `maxnames` defined, inactive domains to the caller's array
+ * `names`; the caller frees each name with `free()`. Returns how many it wrote, or -1
+ * on failure.
  */
 int virConnectListDefinedDomains(virConnectPtr conn, char **names, int maxnames);
 
 /**
- * Makes the six functions the event loop that handles and timers are added to.
+ * Makes the program's six functions the event loop that file descriptor watches and
+ * timers are added to (replacing any earlier one). libvirt keeps the pointers; it
+ * frees nothing. Leaves the last error alone.
  */
 void virEventRegisterImpl(virEventAddHandleFunc addHandle,
                           virEventUpdateHandleFunc updateHandle,
@@ -1632,7 +1678,9 @@ void virEventRegisterImpl(virEventAddHandleFunc addHandle,
 
 /**
  * Watches `fd` for `events` (a `virEventHandleType` set) in the registered loop, which
- * calls `cb` with `opaque`, and `ff` on `opaque` once removed. The watch number, or -1.
+ * calls `cb` with `opaque` when it is ready, and `ff` (when not NULL) on `opaque` once
+ * the watch is removed: `opaque` stays the caller's until then. Returns the watch
+ * number, or -1 without a registered loop (setting no error) or on failure.
  */
 int virEventAddHandle(int fd,
                       int events,
@@ -1641,95 +1689,53 @@ int virEventAddHandle(int fd,
                       virFreeCallback ff);
 
 /**
- * Changes the events watch `watch` waits for.
+ * Changes the events (a `virEventHandleType` set) watch `watch` waits for; 0 pauses
+ * it. Does nothing without a registered loop.
  */
 void virEventUpdateHandle(int watch, int events);
 
 /**
- * Stops watch `watch`: 0, or -1 if there is no such watch.
+ * Stops watch `watch`; the loop then calls its free callback on its data. Returns 0,
+ * or -1 if there is no such watch or no registered loop.
  */
 int virEventRemoveHandle(int watch);
 
 /**
- * Adds a timer calling `cb` every `timeout` ms (0: every iteration, -1: disabled). The
- * timer number, or -1.
+ * Adds a timer to the registered loop, calling `cb` with `opaque` every `timeout` ms
+ * (0: every iteration, -1: disabled), and `ff` (when not NULL) on `opaque` once the
+ * timer is removed. Returns the timer number, or -1 without a registered loop or on
+ * failure.
  */
 int virEventAddTimeout(int timeout, virEventTimeoutCallback cb, void *opaque, virFreeCallback ff);
 
 /**
- * Changes the period of timer `timer`.
+ * Changes the period of timer `timer` to `timeout` ms (0: every iteration, -1:
+ * disabled). Does nothing without a registered loop.
  */
 void virEventUpdateTimeout(int timer, int timeout);
 
 /**
- * Removes timer `timer`: 0, or -1 if there is no such timer.
+ * Removes timer `timer`; the loop then calls its free callback on its data. Returns 0,
+ * or -1 if there is no such timer or no registered loop.
  */
 int virEventRemoveTimeout(int timer);
 
 /**
- * Registers virshim's default event loop; run it with `virEventRunDefaultImpl`.
+ * Registers virshim's default event loop, built on poll(2), as the event loop; run it
+ * with `virEventRunDefaultImpl`. Returns 0, or -1 on failure.
  */
 int virEventRegisterDefaultImpl(void);
 
 /**
  * Runs one iteration of the default event loop: waits until a watched descriptor is
- * ready or a timer is due, and calls their callbacks. 0, or -1 if poll(2) fails.
+ * ready or a timer is due, calls their callbacks, then the free callbacks of what was
+ * removed. Returns 0, or -1 on failure (poll(2) failing).
  */
 int virEventRunDefaultImpl(void);
 
 /**
- * Saves the domain's state to the file `to` and stops the domain.
- */
-int virDomainSave(virDomainPtr domain, const char *to);
-
-/**
- * Saves the domain's state to `to`, storing `dxml` in place of its XML when given;
- * `flags` may choose the state a restore starts in.
- */
-int virDomainSaveFlags(virDomainPtr domain, const char *to, const char *dxml, unsigned int flags);
-
-/**
- * Starts the domain saved in `from`.
- */
-int virDomainRestore(virConnectPtr conn, const char *from);
-
-/**
- * Starts the domain saved in `from`, with `dxml` in place of its XML when given;
- * `flags` may choose running or paused.
- */
-int virDomainRestoreFlags(virConnectPtr conn,
-                          const char *from,
-                          const char *dxml,
-                          unsigned int flags);
-
-/**
- * The domain XML stored in the save image `file`, for the caller to free.
- */
-char *virDomainSaveImageGetXMLDesc(virConnectPtr conn, const char *file, unsigned int flags);
-
-/**
- * `virDomainSaveImageGetXMLDesc` under the name of its original proposal.
- */
-char *virConnectDomainSaveGetXMLDesc(virConnectPtr conn, const char *file, unsigned int flags);
-
-/**
- * Replaces the domain XML stored in the save image `file`.
- */
-int virDomainSaveImageDefineXML(virConnectPtr conn,
-                                const char *file,
-                                const char *dxml,
-                                unsigned int flags);
-
-/**
- * `virDomainSaveImageDefineXML` under the name of its original proposal.
- */
-int virConnectDomainSaveModify(virConnectPtr conn,
-                               const char *file,
-                               const char *dxml,
-                               unsigned int flags);
-
-/**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectBaselineCPU(virConnectPtr conn,
                             const char **xmlCPUs,
@@ -1737,7 +1743,8 @@ char *virConnectBaselineCPU(virConnectPtr conn,
                             unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectBaselineHypervisorCPU(virConnectPtr conn,
                                       const char *emulator,
@@ -1749,12 +1756,14 @@ char *virConnectBaselineHypervisorCPU(virConnectPtr conn,
                                       unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectCompareCPU(virConnectPtr conn, const char *xmlDesc, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectCompareHypervisorCPU(virConnectPtr conn,
                                    const char *emulator,
@@ -1765,17 +1774,20 @@ int virConnectCompareHypervisorCPU(virConnectPtr conn,
                                    unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectDomainEventDeregister(virConnectPtr conn, virConnectDomainEventCallback cb);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectDomainEventDeregisterAny(virConnectPtr conn, int callbackID);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectDomainEventRegister(virConnectPtr conn,
                                   virConnectDomainEventCallback cb,
@@ -1783,7 +1795,8 @@ int virConnectDomainEventRegister(virConnectPtr conn,
                                   virFreeCallback freecb);
 
 /**
- * Not implemented by virshim: checks `conn` and `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` and `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectDomainEventRegisterAny(virConnectPtr conn,
                                      virDomainPtr dom,
@@ -1793,7 +1806,8 @@ int virConnectDomainEventRegisterAny(virConnectPtr conn,
                                      virFreeCallback freecb);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectDomainXMLFromNative(virConnectPtr conn,
                                     const char *nativeFormat,
@@ -1801,7 +1815,8 @@ char *virConnectDomainXMLFromNative(virConnectPtr conn,
                                     unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectDomainXMLToNative(virConnectPtr conn,
                                   const char *nativeFormat,
@@ -1809,7 +1824,8 @@ char *virConnectDomainXMLToNative(virConnectPtr conn,
                                   unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectFindStoragePoolSources(virConnectPtr conn,
                                        const char *type,
@@ -1817,7 +1833,8 @@ char *virConnectFindStoragePoolSources(virConnectPtr conn,
                                        unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectGetAllDomainStats(virConnectPtr conn,
                                 unsigned int stats,
@@ -1825,7 +1842,8 @@ int virConnectGetAllDomainStats(virConnectPtr conn,
                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectGetCPUModelNames(virConnectPtr conn,
                                const char *arch,
@@ -1833,12 +1851,14 @@ int virConnectGetCPUModelNames(virConnectPtr conn,
                                unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectGetCapabilities(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectGetDomainCapabilities(virConnectPtr conn,
                                       const char *emulatorbin,
@@ -1848,123 +1868,146 @@ char *virConnectGetDomainCapabilities(virConnectPtr conn,
                                       unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectGetHostname(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectGetMaxVcpus(virConnectPtr conn, const char *type);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectGetStoragePoolCapabilities(virConnectPtr conn, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virConnectGetSysinfo(virConnectPtr conn, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectIsEncrypted(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectIsSecure(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListAllInterfaces(virConnectPtr conn, virInterfacePtr **ifaces, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListAllNWFilterBindings(virConnectPtr conn,
                                       virNWFilterBindingPtr **bindings,
                                       unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListAllNWFilters(virConnectPtr conn, virNWFilterPtr **filters, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListAllNetworks(virConnectPtr conn, virNetworkPtr **nets, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListAllNodeDevices(virConnectPtr conn,
                                  virNodeDevicePtr **devices,
                                  unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListAllSecrets(virConnectPtr conn, virSecretPtr **secrets, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListAllStoragePools(virConnectPtr conn,
                                   virStoragePoolPtr **pools,
                                   unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListDefinedInterfaces(virConnectPtr conn, char **names, int maxnames);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListDefinedNetworks(virConnectPtr conn, char **names, int maxnames);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListDefinedStoragePools(virConnectPtr conn, char **names, int maxnames);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListInterfaces(virConnectPtr conn, char **names, int maxnames);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListNWFilters(virConnectPtr conn, char **names, int maxnames);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListNetworks(virConnectPtr conn, char **names, int maxnames);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListSecrets(virConnectPtr conn, char **uuids, int maxuuids);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectListStoragePools(virConnectPtr conn, char **names, int maxnames);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNetworkEventDeregisterAny(virConnectPtr conn, int callbackID);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNetworkEventRegisterAny(virConnectPtr conn,
                                       virNetworkPtr net,
@@ -1974,12 +2017,14 @@ int virConnectNetworkEventRegisterAny(virConnectPtr conn,
                                       virFreeCallback freecb);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNodeDeviceEventDeregisterAny(virConnectPtr conn, int callbackID);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNodeDeviceEventRegisterAny(virConnectPtr conn,
                                          virNodeDevicePtr dev,
@@ -1989,47 +2034,56 @@ int virConnectNodeDeviceEventRegisterAny(virConnectPtr conn,
                                          virFreeCallback freecb);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNumOfDefinedInterfaces(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNumOfDefinedNetworks(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNumOfDefinedStoragePools(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNumOfInterfaces(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNumOfNWFilters(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNumOfNetworks(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNumOfSecrets(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectNumOfStoragePools(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectRegisterCloseCallback(virConnectPtr conn,
                                     virConnectCloseFunc cb,
@@ -2037,12 +2091,14 @@ int virConnectRegisterCloseCallback(virConnectPtr conn,
                                     virFreeCallback freecb);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectSecretEventDeregisterAny(virConnectPtr conn, int callbackID);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectSecretEventRegisterAny(virConnectPtr conn,
                                      virSecretPtr secret,
@@ -2052,7 +2108,8 @@ int virConnectSecretEventRegisterAny(virConnectPtr conn,
                                      virFreeCallback freecb);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectSetIdentity(virConnectPtr conn,
                           virTypedParameterPtr params,
@@ -2060,17 +2117,20 @@ int virConnectSetIdentity(virConnectPtr conn,
                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectSetKeepAlive(virConnectPtr conn, int interval, unsigned int count);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectStoragePoolEventDeregisterAny(virConnectPtr conn, int callbackID);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectStoragePoolEventRegisterAny(virConnectPtr conn,
                                           virStoragePoolPtr pool,
@@ -2080,50 +2140,50 @@ int virConnectStoragePoolEventRegisterAny(virConnectPtr conn,
                                           virFreeCallback freecb);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virConnectUnregisterCloseCallback(virConnectPtr conn, virConnectCloseFunc cb);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainAbortJob(virDomainPtr domain);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainAbortJobFlags(virDomainPtr domain,
-                           unsigned int flags);
+int virDomainAbortJobFlags(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainAddIOThread(virDomainPtr domain,
-                         unsigned int iothread_id,
-                         unsigned int flags);
+int virDomainAddIOThread(virDomainPtr domain, unsigned int iothread_id, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainAgentSetResponseTimeout(virDomainPtr domain,
-                                     int timeout,
-                                     unsigned int flags);
+int virDomainAgentSetResponseTimeout(virDomainPtr domain, int timeout, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainAttachDevice(virDomainPtr domain,
-                          const char *xml);
+int virDomainAttachDevice(virDomainPtr domain, const char *xml);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainAttachDeviceFlags(virDomainPtr domain,
-                               const char *xml,
-                               unsigned int flags);
+int virDomainAttachDeviceFlags(virDomainPtr domain, const char *xml, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainAuthorizedSSHKeysGet(virDomainPtr domain,
                                   const char *user,
@@ -2131,7 +2191,8 @@ int virDomainAuthorizedSSHKeysGet(virDomainPtr domain,
                                   unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainAuthorizedSSHKeysSet(virDomainPtr domain,
                                   const char *user,
@@ -2140,7 +2201,8 @@ int virDomainAuthorizedSSHKeysSet(virDomainPtr domain,
                                   unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBackupBegin(virDomainPtr domain,
                          const char *backupXML,
@@ -2148,13 +2210,14 @@ int virDomainBackupBegin(virDomainPtr domain,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virDomainBackupGetXMLDesc(virDomainPtr domain,
-                                unsigned int flags);
+char *virDomainBackupGetXMLDesc(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockCommit(virDomainPtr dom,
                          const char *disk,
@@ -2164,7 +2227,8 @@ int virDomainBlockCommit(virDomainPtr dom,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockCopy(virDomainPtr dom,
                        const char *disk,
@@ -2174,12 +2238,14 @@ int virDomainBlockCopy(virDomainPtr dom,
                        unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockJobAbort(virDomainPtr dom, const char *disk, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockJobSetSpeed(virDomainPtr dom,
                               const char *disk,
@@ -2187,7 +2253,8 @@ int virDomainBlockJobSetSpeed(virDomainPtr dom,
                               unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockPeek(virDomainPtr dom,
                        const char *disk,
@@ -2197,7 +2264,8 @@ int virDomainBlockPeek(virDomainPtr dom,
                        unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockPull(virDomainPtr dom,
                        const char *disk,
@@ -2205,7 +2273,8 @@ int virDomainBlockPull(virDomainPtr dom,
                        unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockRebase(virDomainPtr dom,
                          const char *disk,
@@ -2214,7 +2283,8 @@ int virDomainBlockRebase(virDomainPtr dom,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockResize(virDomainPtr dom,
                          const char *disk,
@@ -2222,7 +2292,8 @@ int virDomainBlockResize(virDomainPtr dom,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockStats(virDomainPtr dom,
                         const char *disk,
@@ -2230,7 +2301,8 @@ int virDomainBlockStats(virDomainPtr dom,
                         size_t size);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainBlockStatsFlags(virDomainPtr dom,
                              const char *disk,
@@ -2239,78 +2311,87 @@ int virDomainBlockStatsFlags(virDomainPtr dom,
                              unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainCheckpointPtr virDomainCheckpointCreateXML(virDomainPtr domain,
                                                     const char *xmlDesc,
                                                     unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainCheckpointDelete(virDomainCheckpointPtr checkpoint,
-                              unsigned int flags);
+int virDomainCheckpointDelete(virDomainCheckpointPtr checkpoint, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainCheckpointFree(virDomainCheckpointPtr checkpoint);
 
 /**
- * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virConnectPtr virDomainCheckpointGetConnect(virDomainCheckpointPtr checkpoint);
 
 /**
- * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainPtr virDomainCheckpointGetDomain(virDomainCheckpointPtr checkpoint);
 
 /**
- * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virDomainCheckpointGetName(virDomainCheckpointPtr checkpoint);
 
 /**
- * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainCheckpointPtr virDomainCheckpointGetParent(virDomainCheckpointPtr checkpoint,
                                                     unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virDomainCheckpointGetXMLDesc(virDomainCheckpointPtr checkpoint,
-                                    unsigned int flags);
+char *virDomainCheckpointGetXMLDesc(virDomainCheckpointPtr checkpoint, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainCheckpointListAllChildren(virDomainCheckpointPtr checkpoint,
                                        virDomainCheckpointPtr **children,
                                        unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainCheckpointPtr virDomainCheckpointLookupByName(virDomainPtr domain,
                                                        const char *name,
                                                        unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `checkpoint` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainCheckpointRef(virDomainCheckpointPtr checkpoint);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainCoreDump(virDomainPtr domain,
-                      const char *to,
-                      unsigned int flags);
+int virDomainCoreDump(virDomainPtr domain, const char *to, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainCoreDumpWithFormat(virDomainPtr domain,
                                 const char *to,
@@ -2318,7 +2399,8 @@ int virDomainCoreDumpWithFormat(virDomainPtr domain,
                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainCreateWithFiles(virDomainPtr domain,
                              unsigned int nfiles,
@@ -2326,7 +2408,8 @@ int virDomainCreateWithFiles(virDomainPtr domain,
                              unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainPtr virDomainCreateXMLWithFiles(virConnectPtr conn,
                                          const char *xmlDesc,
@@ -2335,34 +2418,32 @@ virDomainPtr virDomainCreateXMLWithFiles(virConnectPtr conn,
                                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainDelIOThread(virDomainPtr domain,
-                         unsigned int iothread_id,
-                         unsigned int flags);
+int virDomainDelIOThread(virDomainPtr domain, unsigned int iothread_id, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainDetachDevice(virDomainPtr domain,
-                          const char *xml);
+int virDomainDetachDevice(virDomainPtr domain, const char *xml);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainDetachDeviceAlias(virDomainPtr domain,
-                               const char *alias,
-                               unsigned int flags);
+int virDomainDetachDeviceAlias(virDomainPtr domain, const char *alias, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainDetachDeviceFlags(virDomainPtr domain,
-                               const char *xml,
-                               unsigned int flags);
+int virDomainDetachDeviceFlags(virDomainPtr domain, const char *xml, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainFDAssociate(virDomainPtr domain,
                          const char *name,
@@ -2371,7 +2452,8 @@ int virDomainFDAssociate(virDomainPtr domain,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainFSFreeze(virDomainPtr dom,
                       const char **mountpoints,
@@ -2379,13 +2461,14 @@ int virDomainFSFreeze(virDomainPtr dom,
                       unsigned int flags);
 
 /**
- * Frees what virshim's calls return of this kind: they return none, so there is
- * nothing to free.
+ * Frees what virshim's calls return of this kind: they return none, so there is nothing to
+ * free.
  */
 void virDomainFSInfoFree(virDomainFSInfoPtr info);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainFSThaw(virDomainPtr dom,
                     const char **mountpoints,
@@ -2393,7 +2476,8 @@ int virDomainFSThaw(virDomainPtr dom,
                     unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainFSTrim(virDomainPtr dom,
                     const char *mountPoint,
@@ -2401,13 +2485,14 @@ int virDomainFSTrim(virDomainPtr dom,
                     unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainGetAutostart(virDomainPtr domain,
-                          int *autostart);
+int virDomainGetAutostart(virDomainPtr domain, int *autostart);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetBlkioParameters(virDomainPtr domain,
                                 virTypedParameterPtr params,
@@ -2415,7 +2500,8 @@ int virDomainGetBlkioParameters(virDomainPtr domain,
                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetBlockInfo(virDomainPtr domain,
                           const char *disk,
@@ -2423,7 +2509,8 @@ int virDomainGetBlockInfo(virDomainPtr domain,
                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetBlockIoTune(virDomainPtr dom,
                             const char *disk,
@@ -2432,7 +2519,8 @@ int virDomainGetBlockIoTune(virDomainPtr dom,
                             unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetBlockJobInfo(virDomainPtr dom,
                              const char *disk,
@@ -2440,7 +2528,8 @@ int virDomainGetBlockJobInfo(virDomainPtr dom,
                              unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetCPUStats(virDomainPtr domain,
                          virTypedParameterPtr params,
@@ -2450,14 +2539,14 @@ int virDomainGetCPUStats(virDomainPtr domain,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainGetControlInfo(virDomainPtr domain,
-                            virDomainControlInfoPtr info,
-                            unsigned int flags);
+int virDomainGetControlInfo(virDomainPtr domain, virDomainControlInfoPtr info, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetDiskErrors(virDomainPtr dom,
                            virDomainDiskErrorPtr errors,
@@ -2465,7 +2554,8 @@ int virDomainGetDiskErrors(virDomainPtr dom,
                            unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetEmulatorPinInfo(virDomainPtr domain,
                                 unsigned char *cpumap,
@@ -2473,12 +2563,14 @@ int virDomainGetEmulatorPinInfo(virDomainPtr domain,
                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetFSInfo(virDomainPtr dom, virDomainFSInfoPtr **info, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetGuestInfo(virDomainPtr domain,
                           unsigned int types,
@@ -2487,7 +2579,8 @@ int virDomainGetGuestInfo(virDomainPtr domain,
                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetGuestVcpus(virDomainPtr domain,
                            virTypedParameterPtr *params,
@@ -2495,18 +2588,20 @@ int virDomainGetGuestVcpus(virDomainPtr domain,
                            unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virDomainGetHostname(virDomainPtr domain,
-                           unsigned int flags);
+char *virDomainGetHostname(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetIOThreadInfo(virDomainPtr dom, virDomainIOThreadInfoPtr **info, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetInterfaceParameters(virDomainPtr domain,
                                     const char *device,
@@ -2515,13 +2610,14 @@ int virDomainGetInterfaceParameters(virDomainPtr domain,
                                     unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainGetJobInfo(virDomainPtr domain,
-                        virDomainJobInfoPtr info);
+int virDomainGetJobInfo(virDomainPtr domain, virDomainJobInfoPtr info);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetJobStats(virDomainPtr domain,
                          int *type,
@@ -2530,7 +2626,8 @@ int virDomainGetJobStats(virDomainPtr domain,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetLaunchSecurityInfo(virDomainPtr domain,
                                    virTypedParameterPtr *params,
@@ -2538,17 +2635,20 @@ int virDomainGetLaunchSecurityInfo(virDomainPtr domain,
                                    unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns 0.
  */
 unsigned long virDomainGetMaxMemory(virDomainPtr domain);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetMaxVcpus(virDomainPtr domain);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetMemoryParameters(virDomainPtr domain,
                                  virTypedParameterPtr params,
@@ -2556,22 +2656,20 @@ int virDomainGetMemoryParameters(virDomainPtr domain,
                                  unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainGetMessages(virDomainPtr domain,
-                         char ***msgs,
-                         unsigned int flags);
+int virDomainGetMessages(virDomainPtr domain, char ***msgs, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virDomainGetMetadata(virDomainPtr domain,
-                           int type,
-                           const char *uri,
-                           unsigned int flags);
+char *virDomainGetMetadata(virDomainPtr domain, int type, const char *uri, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetNumaParameters(virDomainPtr domain,
                                virTypedParameterPtr params,
@@ -2579,12 +2677,14 @@ int virDomainGetNumaParameters(virDomainPtr domain,
                                unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virDomainGetOSType(virDomainPtr domain);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetPerfEvents(virDomainPtr domain,
                            virTypedParameterPtr *params,
@@ -2592,14 +2692,14 @@ int virDomainGetPerfEvents(virDomainPtr domain,
                            unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainGetSchedulerParameters(virDomainPtr domain,
-                                    virTypedParameterPtr params,
-                                    int *nparams);
+int virDomainGetSchedulerParameters(virDomainPtr domain, virTypedParameterPtr params, int *nparams);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetSchedulerParametersFlags(virDomainPtr domain,
                                          virTypedParameterPtr params,
@@ -2607,25 +2707,26 @@ int virDomainGetSchedulerParametersFlags(virDomainPtr domain,
                                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virDomainGetSchedulerType(virDomainPtr domain,
-                                int *nparams);
+char *virDomainGetSchedulerType(virDomainPtr domain, int *nparams);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainGetSecurityLabel(virDomainPtr domain,
-                              virSecurityLabelPtr seclabel);
+int virDomainGetSecurityLabel(virDomainPtr domain, virSecurityLabelPtr seclabel);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainGetSecurityLabelList(virDomainPtr domain,
-                                  virSecurityLabelPtr *seclabels);
+int virDomainGetSecurityLabelList(virDomainPtr domain, virSecurityLabelPtr *seclabels);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetTime(virDomainPtr dom,
                      long long *seconds,
@@ -2633,7 +2734,8 @@ int virDomainGetTime(virDomainPtr dom,
                      unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetVcpuPinInfo(virDomainPtr domain,
                             int ncpumaps,
@@ -2642,7 +2744,8 @@ int virDomainGetVcpuPinInfo(virDomainPtr domain,
                             unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainGetVcpus(virDomainPtr domain,
                       virVcpuInfoPtr info,
@@ -2651,36 +2754,38 @@ int virDomainGetVcpus(virDomainPtr domain,
                       int maplen);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainGetVcpusFlags(virDomainPtr domain,
-                           unsigned int flags);
+int virDomainGetVcpusFlags(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainHasCurrentSnapshot(virDomainPtr domain,
-                                unsigned int flags);
+int virDomainHasCurrentSnapshot(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainHasManagedSaveImage(virDomainPtr dom, unsigned int flags);
 
 /**
- * Frees what virshim's calls return of this kind: they return none, so there is
- * nothing to free.
+ * Frees what virshim's calls return of this kind: they return none, so there is nothing to
+ * free.
  */
 void virDomainIOThreadInfoFree(virDomainIOThreadInfoPtr info);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainInjectNMI(virDomainPtr domain,
-                       unsigned int flags);
+int virDomainInjectNMI(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainInterfaceAddresses(virDomainPtr dom,
                                 virDomainInterfacePtr **ifaces,
@@ -2688,13 +2793,14 @@ int virDomainInterfaceAddresses(virDomainPtr dom,
                                 unsigned int flags);
 
 /**
- * Frees what virshim's calls return of this kind: they return none, so there is
- * nothing to free.
+ * Frees what virshim's calls return of this kind: they return none, so there is nothing to
+ * free.
  */
 void virDomainInterfaceFree(virDomainInterfacePtr iface);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainInterfaceStats(virDomainPtr dom,
                             const char *device,
@@ -2702,26 +2808,29 @@ int virDomainInterfaceStats(virDomainPtr dom,
                             size_t size);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainIsUpdated(virDomainPtr dom);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainListAllCheckpoints(virDomainPtr domain,
                                 virDomainCheckpointPtr **checkpoints,
                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainListAllSnapshots(virDomainPtr domain,
                               virDomainSnapshotPtr **snaps,
                               unsigned int flags);
 
 /**
- * Not implemented by virshim: fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: fails with `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainListGetStats(virDomainPtr *doms,
                           unsigned int stats,
@@ -2729,30 +2838,32 @@ int virDomainListGetStats(virDomainPtr *doms,
                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainManagedSave(virDomainPtr dom, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainManagedSaveDefineXML(virDomainPtr domain,
-                                  const char *dxml,
-                                  unsigned int flags);
+int virDomainManagedSaveDefineXML(virDomainPtr domain, const char *dxml, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virDomainManagedSaveGetXMLDesc(virDomainPtr domain,
-                                     unsigned int flags);
+char *virDomainManagedSaveGetXMLDesc(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainManagedSaveRemove(virDomainPtr dom, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainMemoryStats(virDomainPtr dom,
                          virDomainMemoryStatPtr stats,
@@ -2760,7 +2871,8 @@ int virDomainMemoryStats(virDomainPtr dom,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` and `dconn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` and `dconn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainPtr virDomainMigrate(virDomainPtr domain,
                               virConnectPtr dconn,
@@ -2770,7 +2882,8 @@ virDomainPtr virDomainMigrate(virDomainPtr domain,
                               unsigned long bandwidth);
 
 /**
- * Not implemented by virshim: checks `domain` and `dconn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` and `dconn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainPtr virDomainMigrate2(virDomainPtr domain,
                                virConnectPtr dconn,
@@ -2781,7 +2894,8 @@ virDomainPtr virDomainMigrate2(virDomainPtr domain,
                                unsigned long bandwidth);
 
 /**
- * Not implemented by virshim: checks `domain` and `dconn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` and `dconn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainPtr virDomainMigrate3(virDomainPtr domain,
                                virConnectPtr dconn,
@@ -2790,55 +2904,58 @@ virDomainPtr virDomainMigrate3(virDomainPtr domain,
                                unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainMigrateGetCompressionCache(virDomainPtr domain,
                                         unsigned long long *cacheSize,
                                         unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainMigrateGetMaxDowntime(virDomainPtr domain,
                                    unsigned long long *downtime,
                                    unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainMigrateGetMaxSpeed(virDomainPtr domain,
-                                unsigned long *bandwidth,
-                                unsigned int flags);
+int virDomainMigrateGetMaxSpeed(virDomainPtr domain, unsigned long *bandwidth, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainMigrateSetCompressionCache(virDomainPtr domain,
                                         unsigned long long cacheSize,
                                         unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainMigrateSetMaxDowntime(virDomainPtr domain,
                                    unsigned long long downtime,
                                    unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainMigrateSetMaxSpeed(virDomainPtr domain,
-                                unsigned long bandwidth,
-                                unsigned int flags);
+int virDomainMigrateSetMaxSpeed(virDomainPtr domain, unsigned long bandwidth, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainMigrateStartPostCopy(virDomainPtr domain,
-                                  unsigned int flags);
+int virDomainMigrateStartPostCopy(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainMigrateToURI(virDomainPtr domain,
                           const char *duri,
@@ -2847,7 +2964,8 @@ int virDomainMigrateToURI(virDomainPtr domain,
                           unsigned long bandwidth);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainMigrateToURI2(virDomainPtr domain,
                            const char *dconnuri,
@@ -2858,7 +2976,8 @@ int virDomainMigrateToURI2(virDomainPtr domain,
                            unsigned long bandwidth);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainMigrateToURI3(virDomainPtr domain,
                            const char *dconnuri,
@@ -2867,15 +2986,14 @@ int virDomainMigrateToURI3(virDomainPtr domain,
                            unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` and `st` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` and `st` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainOpenChannel(virDomainPtr dom,
-                         const char *name,
-                         virStreamPtr st,
-                         unsigned int flags);
+int virDomainOpenChannel(virDomainPtr dom, const char *name, virStreamPtr st, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` and `st` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` and `st` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainOpenConsole(virDomainPtr dom,
                          const char *dev_name,
@@ -2883,17 +3001,20 @@ int virDomainOpenConsole(virDomainPtr dom,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainOpenGraphics(virDomainPtr dom, unsigned int idx, int fd, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainOpenGraphicsFD(virDomainPtr dom, unsigned int idx, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainPMSuspendForDuration(virDomainPtr dom,
                                   unsigned int target,
@@ -2901,12 +3022,14 @@ int virDomainPMSuspendForDuration(virDomainPtr dom,
                                   unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainPMWakeup(virDomainPtr dom, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainPinEmulator(virDomainPtr domain,
                          unsigned char *cpumap,
@@ -2914,7 +3037,8 @@ int virDomainPinEmulator(virDomainPtr domain,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainPinIOThread(virDomainPtr domain,
                          unsigned int iothread_id,
@@ -2923,15 +3047,14 @@ int virDomainPinIOThread(virDomainPtr domain,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainPinVcpu(virDomainPtr domain,
-                     unsigned int vcpu,
-                     unsigned char *cpumap,
-                     int maplen);
+int virDomainPinVcpu(virDomainPtr domain, unsigned int vcpu, unsigned char *cpumap, int maplen);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainPinVcpuFlags(virDomainPtr domain,
                           unsigned int vcpu,
@@ -2940,24 +3063,26 @@ int virDomainPinVcpuFlags(virDomainPtr domain,
                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainReboot(virDomainPtr domain,
-                    unsigned int flags);
+int virDomainReboot(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainRename(virDomainPtr dom, const char *new_name, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainReset(virDomainPtr domain,
-                   unsigned int flags);
+int virDomainReset(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainRestoreParams(virConnectPtr conn,
                            virTypedParameterPtr params,
@@ -2965,13 +3090,14 @@ int virDomainRestoreParams(virConnectPtr conn,
                            unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainRevertToSnapshot(virDomainSnapshotPtr snapshot,
-                              unsigned int flags);
+int virDomainRevertToSnapshot(virDomainSnapshotPtr snapshot, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSaveParams(virDomainPtr domain,
                         virTypedParameterPtr params,
@@ -2979,7 +3105,8 @@ int virDomainSaveParams(virDomainPtr domain,
                         unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` and `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` and `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virDomainScreenshot(virDomainPtr domain,
                           virStreamPtr stream,
@@ -2987,7 +3114,8 @@ char *virDomainScreenshot(virDomainPtr domain,
                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSendKey(virDomainPtr domain,
                      unsigned int codeset,
@@ -2997,7 +3125,8 @@ int virDomainSendKey(virDomainPtr domain,
                      unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSendProcessSignal(virDomainPtr domain,
                                long long pid_value,
@@ -3005,13 +3134,14 @@ int virDomainSendProcessSignal(virDomainPtr domain,
                                unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetAutostart(virDomainPtr domain,
-                          int autostart);
+int virDomainSetAutostart(virDomainPtr domain, int autostart);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetBlkioParameters(virDomainPtr domain,
                                 virTypedParameterPtr params,
@@ -3019,7 +3149,8 @@ int virDomainSetBlkioParameters(virDomainPtr domain,
                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetBlockIoTune(virDomainPtr dom,
                             const char *disk,
@@ -3028,7 +3159,8 @@ int virDomainSetBlockIoTune(virDomainPtr dom,
                             unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetBlockThreshold(virDomainPtr domain,
                                const char *dev,
@@ -3036,15 +3168,14 @@ int virDomainSetBlockThreshold(virDomainPtr domain,
                                unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetGuestVcpus(virDomainPtr domain,
-                           const char *cpumap,
-                           int state,
-                           unsigned int flags);
+int virDomainSetGuestVcpus(virDomainPtr domain, const char *cpumap, int state, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetIOThreadParams(virDomainPtr domain,
                                unsigned int iothread_id,
@@ -3053,7 +3184,8 @@ int virDomainSetIOThreadParams(virDomainPtr domain,
                                unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetInterfaceParameters(virDomainPtr domain,
                                     const char *device,
@@ -3062,7 +3194,8 @@ int virDomainSetInterfaceParameters(virDomainPtr domain,
                                     unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetLaunchSecurityState(virDomainPtr domain,
                                     virTypedParameterPtr params,
@@ -3070,7 +3203,8 @@ int virDomainSetLaunchSecurityState(virDomainPtr domain,
                                     unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetLifecycleAction(virDomainPtr domain,
                                 unsigned int type,
@@ -3078,26 +3212,26 @@ int virDomainSetLifecycleAction(virDomainPtr domain,
                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetMaxMemory(virDomainPtr domain,
-                          unsigned long memory);
+int virDomainSetMaxMemory(virDomainPtr domain, unsigned long memory);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetMemory(virDomainPtr domain,
-                       unsigned long memory);
+int virDomainSetMemory(virDomainPtr domain, unsigned long memory);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetMemoryFlags(virDomainPtr domain,
-                            unsigned long memory,
-                            unsigned int flags);
+int virDomainSetMemoryFlags(virDomainPtr domain, unsigned long memory, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetMemoryParameters(virDomainPtr domain,
                                  virTypedParameterPtr params,
@@ -3105,14 +3239,14 @@ int virDomainSetMemoryParameters(virDomainPtr domain,
                                  unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetMemoryStatsPeriod(virDomainPtr domain,
-                                  int period,
-                                  unsigned int flags);
+int virDomainSetMemoryStatsPeriod(virDomainPtr domain, int period, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetMetadata(virDomainPtr domain,
                          int type,
@@ -3122,7 +3256,8 @@ int virDomainSetMetadata(virDomainPtr domain,
                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetNumaParameters(virDomainPtr domain,
                                virTypedParameterPtr params,
@@ -3130,7 +3265,8 @@ int virDomainSetNumaParameters(virDomainPtr domain,
                                unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetPerfEvents(virDomainPtr domain,
                            virTypedParameterPtr params,
@@ -3138,14 +3274,14 @@ int virDomainSetPerfEvents(virDomainPtr domain,
                            unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetSchedulerParameters(virDomainPtr domain,
-                                    virTypedParameterPtr params,
-                                    int nparams);
+int virDomainSetSchedulerParameters(virDomainPtr domain, virTypedParameterPtr params, int nparams);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetSchedulerParametersFlags(virDomainPtr domain,
                                          virTypedParameterPtr params,
@@ -3153,7 +3289,8 @@ int virDomainSetSchedulerParametersFlags(virDomainPtr domain,
                                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetTime(virDomainPtr dom,
                      long long seconds,
@@ -3161,7 +3298,8 @@ int virDomainSetTime(virDomainPtr dom,
                      unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dom` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dom` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSetUserPassword(virDomainPtr dom,
                              const char *user,
@@ -3169,109 +3307,114 @@ int virDomainSetUserPassword(virDomainPtr dom,
                              unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetVcpu(virDomainPtr domain,
-                     const char *vcpumap,
-                     int state,
-                     unsigned int flags);
+int virDomainSetVcpu(virDomainPtr domain, const char *vcpumap, int state, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetVcpus(virDomainPtr domain,
-                      unsigned int nvcpus);
+int virDomainSetVcpus(virDomainPtr domain, unsigned int nvcpus);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSetVcpusFlags(virDomainPtr domain,
-                           unsigned int nvcpus,
-                           unsigned int flags);
+int virDomainSetVcpusFlags(virDomainPtr domain, unsigned int nvcpus, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainShutdown(virDomainPtr domain);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainShutdownFlags(virDomainPtr domain,
-                           unsigned int flags);
+int virDomainShutdownFlags(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainSnapshotPtr virDomainSnapshotCreateXML(virDomainPtr domain,
                                                 const char *xmlDesc,
                                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-virDomainSnapshotPtr virDomainSnapshotCurrent(virDomainPtr domain,
-                                              unsigned int flags);
+virDomainSnapshotPtr virDomainSnapshotCurrent(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSnapshotDelete(virDomainSnapshotPtr snapshot,
-                            unsigned int flags);
+int virDomainSnapshotDelete(virDomainSnapshotPtr snapshot, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSnapshotFree(virDomainSnapshotPtr snapshot);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virConnectPtr virDomainSnapshotGetConnect(virDomainSnapshotPtr snapshot);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainPtr virDomainSnapshotGetDomain(virDomainSnapshotPtr snapshot);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virDomainSnapshotGetName(virDomainSnapshotPtr snapshot);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-virDomainSnapshotPtr virDomainSnapshotGetParent(virDomainSnapshotPtr snapshot,
-                                                unsigned int flags);
+virDomainSnapshotPtr virDomainSnapshotGetParent(virDomainSnapshotPtr snapshot, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virDomainSnapshotGetXMLDesc(virDomainSnapshotPtr snapshot,
-                                  unsigned int flags);
+char *virDomainSnapshotGetXMLDesc(virDomainSnapshotPtr snapshot, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSnapshotHasMetadata(virDomainSnapshotPtr snapshot,
-                                 unsigned int flags);
+int virDomainSnapshotHasMetadata(virDomainSnapshotPtr snapshot, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSnapshotIsCurrent(virDomainSnapshotPtr snapshot,
-                               unsigned int flags);
+int virDomainSnapshotIsCurrent(virDomainSnapshotPtr snapshot, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSnapshotListAllChildren(virDomainSnapshotPtr snapshot,
                                      virDomainSnapshotPtr **snaps,
                                      unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSnapshotListChildrenNames(virDomainSnapshotPtr snapshot,
                                        char **names,
@@ -3279,304 +3422,344 @@ int virDomainSnapshotListChildrenNames(virDomainSnapshotPtr snapshot,
                                        unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSnapshotListNames(virDomainPtr domain,
-                               char **names,
-                               int nameslen,
-                               unsigned int flags);
+int virDomainSnapshotListNames(virDomainPtr domain, char **names, int nameslen, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virDomainSnapshotPtr virDomainSnapshotLookupByName(virDomainPtr domain,
                                                    const char *name,
                                                    unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSnapshotNum(virDomainPtr domain,
-                         unsigned int flags);
+int virDomainSnapshotNum(virDomainPtr domain, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainSnapshotNumChildren(virDomainSnapshotPtr snapshot,
-                                 unsigned int flags);
+int virDomainSnapshotNumChildren(virDomainSnapshotPtr snapshot, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `snapshot` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virDomainSnapshotRef(virDomainSnapshotPtr snapshot);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainStartDirtyRateCalc(virDomainPtr domain,
-                                int seconds,
-                                unsigned int flags);
+int virDomainStartDirtyRateCalc(virDomainPtr domain, int seconds, unsigned int flags);
 
 /**
- * Frees what virshim's calls return of this kind: they return none, so there is
- * nothing to free.
+ * Frees what virshim's calls return of this kind: they return none, so there is nothing to
+ * free.
  */
 void virDomainStatsRecordListFree(virDomainStatsRecordPtr *stats);
 
 /**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `domain` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virDomainUpdateDeviceFlags(virDomainPtr domain,
-                               const char *xml,
-                               unsigned int flags);
+int virDomainUpdateDeviceFlags(virDomainPtr domain, const char *xml, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virInterfaceChangeBegin(virConnectPtr conn, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virInterfaceChangeCommit(virConnectPtr conn, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virInterfaceChangeRollback(virConnectPtr conn, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virInterfaceCreate(virInterfacePtr iface, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virInterfacePtr virInterfaceDefineXML(virConnectPtr conn, const char *xml, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virInterfaceDestroy(virInterfacePtr iface, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virInterfaceFree(virInterfacePtr iface);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virConnectPtr virInterfaceGetConnect(virInterfacePtr iface);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virInterfaceGetMACString(virInterfacePtr iface);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virInterfaceGetName(virInterfacePtr iface);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virInterfaceGetXMLDesc(virInterfacePtr iface, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virInterfaceIsActive(virInterfacePtr iface);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virInterfacePtr virInterfaceLookupByMACString(virConnectPtr conn, const char *macstr);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virInterfacePtr virInterfaceLookupByName(virConnectPtr conn, const char *name);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virInterfaceRef(virInterfacePtr iface);
 
 /**
- * Not implemented by virshim: checks `iface` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `iface` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virInterfaceUndefine(virInterfacePtr iface);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNWFilterBindingPtr virNWFilterBindingCreateXML(virConnectPtr conn,
                                                   const char *xml,
                                                   unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `binding` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `binding` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNWFilterBindingDelete(virNWFilterBindingPtr binding);
 
 /**
- * Not implemented by virshim: checks `binding` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `binding` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNWFilterBindingFree(virNWFilterBindingPtr binding);
 
 /**
- * Not implemented by virshim: checks `binding` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `binding` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virNWFilterBindingGetFilterName(virNWFilterBindingPtr binding);
 
 /**
- * Not implemented by virshim: checks `binding` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `binding` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virNWFilterBindingGetPortDev(virNWFilterBindingPtr binding);
 
 /**
- * Not implemented by virshim: checks `binding` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `binding` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virNWFilterBindingGetXMLDesc(virNWFilterBindingPtr binding,
-                                   unsigned int flags);
+char *virNWFilterBindingGetXMLDesc(virNWFilterBindingPtr binding, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNWFilterBindingPtr virNWFilterBindingLookupByPortDev(virConnectPtr conn, const char *portdev);
 
 /**
- * Not implemented by virshim: checks `binding` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `binding` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNWFilterBindingRef(virNWFilterBindingPtr binding);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNWFilterPtr virNWFilterDefineXML(virConnectPtr conn, const char *xmlDesc);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNWFilterPtr virNWFilterDefineXMLFlags(virConnectPtr conn,
                                          const char *xmlDesc,
                                          unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNWFilterFree(virNWFilterPtr nwfilter);
 
 /**
- * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virNWFilterGetName(virNWFilterPtr nwfilter);
 
 /**
- * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virNWFilterGetUUID(virNWFilterPtr nwfilter,
-                       unsigned char *uuid);
+int virNWFilterGetUUID(virNWFilterPtr nwfilter, unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virNWFilterGetUUIDString(virNWFilterPtr nwfilter,
-                             char *buf);
+int virNWFilterGetUUIDString(virNWFilterPtr nwfilter, char *buf);
 
 /**
- * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virNWFilterGetXMLDesc(virNWFilterPtr nwfilter,
-                            unsigned int flags);
+char *virNWFilterGetXMLDesc(virNWFilterPtr nwfilter, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNWFilterPtr virNWFilterLookupByName(virConnectPtr conn, const char *name);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNWFilterPtr virNWFilterLookupByUUID(virConnectPtr conn, const unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNWFilterPtr virNWFilterLookupByUUIDString(virConnectPtr conn, const char *uuidstr);
 
 /**
- * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNWFilterRef(virNWFilterPtr nwfilter);
 
 /**
- * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `nwfilter` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNWFilterUndefine(virNWFilterPtr nwfilter);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkCreate(virNetworkPtr network);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPtr virNetworkCreateXML(virConnectPtr conn, const char *xmlDesc);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPtr virNetworkCreateXMLFlags(virConnectPtr conn, const char *xmlDesc, unsigned int flags);
 
 /**
- * Frees what virshim's calls return of this kind: they return none, so there is
- * nothing to free.
+ * Frees what virshim's calls return of this kind: they return none, so there is nothing to
+ * free.
  */
 void virNetworkDHCPLeaseFree(virNetworkDHCPLeasePtr lease);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPtr virNetworkDefineXML(virConnectPtr conn, const char *xml);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPtr virNetworkDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkDestroy(virNetworkPtr network);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkFree(virNetworkPtr network);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virNetworkGetAutostart(virNetworkPtr network,
-                           int *autostart);
+int virNetworkGetAutostart(virNetworkPtr network, int *autostart);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virNetworkGetBridgeName(virNetworkPtr network);
 
 /**
- * Not implemented by virshim: checks `net` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `net` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virConnectPtr virNetworkGetConnect(virNetworkPtr net);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkGetDHCPLeases(virNetworkPtr network,
                             const char *mac,
@@ -3584,84 +3767,94 @@ int virNetworkGetDHCPLeases(virNetworkPtr network,
                             unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virNetworkGetName(virNetworkPtr network);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virNetworkGetUUID(virNetworkPtr network,
-                      unsigned char *uuid);
+int virNetworkGetUUID(virNetworkPtr network, unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virNetworkGetUUIDString(virNetworkPtr network,
-                            char *buf);
+int virNetworkGetUUIDString(virNetworkPtr network, char *buf);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virNetworkGetXMLDesc(virNetworkPtr network,
-                           unsigned int flags);
+char *virNetworkGetXMLDesc(virNetworkPtr network, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `net` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `net` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkIsActive(virNetworkPtr net);
 
 /**
- * Not implemented by virshim: checks `net` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `net` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkIsPersistent(virNetworkPtr net);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virNetworkListAllPorts(virNetworkPtr network,
-                           virNetworkPortPtr **ports,
-                           unsigned int flags);
+int virNetworkListAllPorts(virNetworkPtr network, virNetworkPortPtr **ports, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPtr virNetworkLookupByName(virConnectPtr conn, const char *name);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPtr virNetworkLookupByUUID(virConnectPtr conn, const unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPtr virNetworkLookupByUUIDString(virConnectPtr conn, const char *uuidstr);
 
 /**
- * Not implemented by virshim: checks `net` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `net` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPortPtr virNetworkPortCreateXML(virNetworkPtr net,
                                           const char *xmldesc,
                                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `port` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `port` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkPortDelete(virNetworkPortPtr port, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `port` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `port` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkPortFree(virNetworkPortPtr port);
 
 /**
- * Not implemented by virshim: checks `port` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `port` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPtr virNetworkPortGetNetwork(virNetworkPortPtr port);
 
 /**
- * Not implemented by virshim: checks `port` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `port` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkPortGetParameters(virNetworkPortPtr port,
                                 virTypedParameterPtr *params,
@@ -3669,37 +3862,44 @@ int virNetworkPortGetParameters(virNetworkPortPtr port,
                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `port` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `port` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkPortGetUUID(virNetworkPortPtr port, unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `port` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `port` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkPortGetUUIDString(virNetworkPortPtr port, char *buf);
 
 /**
- * Not implemented by virshim: checks `port` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `port` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virNetworkPortGetXMLDesc(virNetworkPortPtr port, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `net` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `net` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPortPtr virNetworkPortLookupByUUID(virNetworkPtr net, const unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `net` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `net` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNetworkPortPtr virNetworkPortLookupByUUIDString(virNetworkPtr net, const char *uuidstr);
 
 /**
- * Not implemented by virshim: checks `port` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `port` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkPortRef(virNetworkPortPtr port);
 
 /**
- * Not implemented by virshim: checks `port` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `port` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkPortSetParameters(virNetworkPortPtr port,
                                 virTypedParameterPtr params,
@@ -3707,23 +3907,26 @@ int virNetworkPortSetParameters(virNetworkPortPtr port,
                                 unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkRef(virNetworkPtr network);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virNetworkSetAutostart(virNetworkPtr network,
-                           int autostart);
+int virNetworkSetAutostart(virNetworkPtr network, int autostart);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkUndefine(virNetworkPtr network);
 
 /**
- * Not implemented by virshim: checks `network` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `network` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNetworkUpdate(virNetworkPtr network,
                      unsigned int command,
@@ -3733,7 +3936,8 @@ int virNetworkUpdate(virNetworkPtr network,
                      unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeAllocPages(virConnectPtr conn,
                       unsigned int npages,
@@ -3744,86 +3948,102 @@ int virNodeAllocPages(virConnectPtr conn,
                       unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceCreate(virNodeDevicePtr dev, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNodeDevicePtr virNodeDeviceCreateXML(virConnectPtr conn,
                                         const char *xmlDesc,
                                         unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNodeDevicePtr virNodeDeviceDefineXML(virConnectPtr conn,
                                         const char *xmlDesc,
                                         unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceDestroy(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceDetachFlags(virNodeDevicePtr dev, const char *driverName, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceDettach(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceFree(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceGetAutostart(virNodeDevicePtr dev, int *autostart);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virNodeDeviceGetName(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virNodeDeviceGetParent(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virNodeDeviceGetXMLDesc(virNodeDevicePtr dev, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceIsActive(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceIsPersistent(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceListCaps(virNodeDevicePtr dev, char **names, int maxnames);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNodeDevicePtr virNodeDeviceLookupByName(virConnectPtr conn, const char *name);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virNodeDevicePtr virNodeDeviceLookupSCSIHostByWWN(virConnectPtr conn,
                                                   const char *wwnn,
@@ -3831,37 +4051,44 @@ virNodeDevicePtr virNodeDeviceLookupSCSIHostByWWN(virConnectPtr conn,
                                                   unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceNumOfCaps(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceReAttach(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceRef(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceReset(virNodeDevicePtr dev);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceSetAutostart(virNodeDevicePtr dev, int autostart);
 
 /**
- * Not implemented by virshim: checks `dev` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `dev` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeDeviceUndefine(virNodeDevicePtr dev, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeGetCPUMap(virConnectPtr conn,
                      unsigned char **cpumap,
@@ -3869,7 +4096,8 @@ int virNodeGetCPUMap(virConnectPtr conn,
                      unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeGetCPUStats(virConnectPtr conn,
                        int cpuNum,
@@ -3878,7 +4106,8 @@ int virNodeGetCPUStats(virConnectPtr conn,
                        unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeGetCellsFreeMemory(virConnectPtr conn,
                               unsigned long long *freeMems,
@@ -3886,12 +4115,14 @@ int virNodeGetCellsFreeMemory(virConnectPtr conn,
                               int maxCells);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns 0.
  */
 unsigned long long virNodeGetFreeMemory(virConnectPtr conn);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeGetFreePages(virConnectPtr conn,
                         unsigned int npages,
@@ -3902,12 +4133,14 @@ int virNodeGetFreePages(virConnectPtr conn,
                         unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeGetInfo(virConnectPtr conn, virNodeInfoPtr info);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeGetMemoryParameters(virConnectPtr conn,
                                virTypedParameterPtr params,
@@ -3915,7 +4148,8 @@ int virNodeGetMemoryParameters(virConnectPtr conn,
                                unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeGetMemoryStats(virConnectPtr conn,
                           int cellNum,
@@ -3924,7 +4158,8 @@ int virNodeGetMemoryStats(virConnectPtr conn,
                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeGetSEVInfo(virConnectPtr conn,
                       virTypedParameterPtr *params,
@@ -3932,12 +4167,14 @@ int virNodeGetSEVInfo(virConnectPtr conn,
                       unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeGetSecurityModel(virConnectPtr conn, virSecurityModelPtr secmodel);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeListDevices(virConnectPtr conn,
                        const char *cap,
@@ -3946,12 +4183,14 @@ int virNodeListDevices(virConnectPtr conn,
                        unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeNumOfDevices(virConnectPtr conn, const char *cap, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeSetMemoryParameters(virConnectPtr conn,
                                virTypedParameterPtr params,
@@ -3959,7 +4198,8 @@ int virNodeSetMemoryParameters(virConnectPtr conn,
                                unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virNodeSuspendForDuration(virConnectPtr conn,
                               unsigned int target,
@@ -3967,77 +4207,86 @@ int virNodeSuspendForDuration(virConnectPtr conn,
                               unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virSecretPtr virSecretDefineXML(virConnectPtr conn, const char *xml, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virSecretFree(virSecretPtr secret);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virConnectPtr virSecretGetConnect(virSecretPtr secret);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virSecretGetUUID(virSecretPtr secret,
-                     unsigned char *uuid);
+int virSecretGetUUID(virSecretPtr secret, unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virSecretGetUUIDString(virSecretPtr secret,
-                           char *buf);
+int virSecretGetUUIDString(virSecretPtr secret, char *buf);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virSecretGetUsageID(virSecretPtr secret);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virSecretGetUsageType(virSecretPtr secret);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-unsigned char *virSecretGetValue(virSecretPtr secret,
-                                 size_t *value_size,
-                                 unsigned int flags);
+unsigned char *virSecretGetValue(virSecretPtr secret, size_t *value_size, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
-char *virSecretGetXMLDesc(virSecretPtr secret,
-                          unsigned int flags);
+char *virSecretGetXMLDesc(virSecretPtr secret, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virSecretPtr virSecretLookupByUUID(virConnectPtr conn, const unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virSecretPtr virSecretLookupByUUIDString(virConnectPtr conn, const char *uuidstr);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virSecretPtr virSecretLookupByUsage(virConnectPtr conn, int usageType, const char *usageID);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virSecretRef(virSecretPtr secret);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virSecretSetValue(virSecretPtr secret,
                       const unsigned char *value,
@@ -4045,163 +4294,194 @@ int virSecretSetValue(virSecretPtr secret,
                       unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `secret` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `secret` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virSecretUndefine(virSecretPtr secret);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolBuild(virStoragePoolPtr pool, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolCreate(virStoragePoolPtr pool, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStoragePoolPtr virStoragePoolCreateXML(virConnectPtr conn,
                                           const char *xmlDesc,
                                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStoragePoolPtr virStoragePoolDefineXML(virConnectPtr conn, const char *xml, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolDelete(virStoragePoolPtr pool, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolDestroy(virStoragePoolPtr pool);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolFree(virStoragePoolPtr pool);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolGetAutostart(virStoragePoolPtr pool, int *autostart);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virConnectPtr virStoragePoolGetConnect(virStoragePoolPtr pool);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolGetInfo(virStoragePoolPtr pool, virStoragePoolInfoPtr info);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virStoragePoolGetName(virStoragePoolPtr pool);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolGetUUID(virStoragePoolPtr pool, unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolGetUUIDString(virStoragePoolPtr pool, char *buf);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virStoragePoolGetXMLDesc(virStoragePoolPtr pool, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolIsActive(virStoragePoolPtr pool);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolIsPersistent(virStoragePoolPtr pool);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolListAllVolumes(virStoragePoolPtr pool,
                                  virStorageVolPtr **vols,
                                  unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolListVolumes(virStoragePoolPtr pool, char **names, int maxnames);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStoragePoolPtr virStoragePoolLookupByName(virConnectPtr conn, const char *name);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStoragePoolPtr virStoragePoolLookupByTargetPath(virConnectPtr conn, const char *path);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStoragePoolPtr virStoragePoolLookupByUUID(virConnectPtr conn, const unsigned char *uuid);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStoragePoolPtr virStoragePoolLookupByUUIDString(virConnectPtr conn, const char *uuidstr);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStoragePoolPtr virStoragePoolLookupByVolume(virStorageVolPtr vol);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolNumOfVolumes(virStoragePoolPtr pool);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolRef(virStoragePoolPtr pool);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolRefresh(virStoragePoolPtr pool, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolSetAutostart(virStoragePoolPtr pool, int autostart);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStoragePoolUndefine(virStoragePoolPtr pool);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStorageVolPtr virStorageVolCreateXML(virStoragePoolPtr pool,
                                         const char *xmlDesc,
                                         unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `pool` and `clonevol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` and `clonevol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStorageVolPtr virStorageVolCreateXMLFrom(virStoragePoolPtr pool,
                                             const char *xmlDesc,
@@ -4209,12 +4489,14 @@ virStorageVolPtr virStorageVolCreateXMLFrom(virStoragePoolPtr pool,
                                             unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolDelete(virStorageVolPtr vol, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `vol` and `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` and `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolDownload(virStorageVolPtr vol,
                           virStreamPtr stream,
@@ -4223,72 +4505,86 @@ int virStorageVolDownload(virStorageVolPtr vol,
                           unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolFree(virStorageVolPtr vol);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virConnectPtr virStorageVolGetConnect(virStorageVolPtr vol);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolGetInfo(virStorageVolPtr vol, virStorageVolInfoPtr info);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolGetInfoFlags(virStorageVolPtr vol, virStorageVolInfoPtr info, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virStorageVolGetKey(virStorageVolPtr vol);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 const char *virStorageVolGetName(virStorageVolPtr vol);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virStorageVolGetPath(virStorageVolPtr vol);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 char *virStorageVolGetXMLDesc(virStorageVolPtr vol, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStorageVolPtr virStorageVolLookupByKey(virConnectPtr conn, const char *key);
 
 /**
- * Not implemented by virshim: checks `pool` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `pool` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStorageVolPtr virStorageVolLookupByName(virStoragePoolPtr pool, const char *name);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStorageVolPtr virStorageVolLookupByPath(virConnectPtr conn, const char *path);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolRef(virStorageVolPtr vol);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolResize(virStorageVolPtr vol, unsigned long long capacity, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `vol` and `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` and `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolUpload(virStorageVolPtr vol,
                         virStreamPtr stream,
@@ -4297,22 +4593,26 @@ int virStorageVolUpload(virStorageVolPtr vol,
                         unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolWipe(virStorageVolPtr vol, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `vol` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `vol` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStorageVolWipePattern(virStorageVolPtr vol, unsigned int algorithm, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStreamAbort(virStreamPtr stream);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStreamEventAddCallback(virStreamPtr stream,
                               int events,
@@ -4321,88 +4621,86 @@ int virStreamEventAddCallback(virStreamPtr stream,
                               virFreeCallback ff);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStreamEventRemoveCallback(virStreamPtr stream);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virStreamEventUpdateCallback(virStreamPtr stream,
-                                 int events);
+int virStreamEventUpdateCallback(virStreamPtr stream, int events);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStreamFinish(virStreamPtr stream);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStreamFree(virStreamPtr stream);
 
 /**
- * Not implemented by virshim: checks `conn` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `conn` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns NULL.
  */
 virStreamPtr virStreamNew(virConnectPtr conn, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virStreamRecv(virStreamPtr stream,
-                  char *data,
-                  size_t nbytes);
+int virStreamRecv(virStreamPtr stream, char *data, size_t nbytes);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virStreamRecvAll(virStreamPtr stream,
-                     virStreamSinkFunc handler,
-                     void *opaque);
+int virStreamRecvAll(virStreamPtr stream, virStreamSinkFunc handler, void *opaque);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virStreamRecvFlags(virStreamPtr stream,
-                       char *data,
-                       size_t nbytes,
-                       unsigned int flags);
+int virStreamRecvFlags(virStreamPtr stream, char *data, size_t nbytes, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virStreamRecvHole(virStreamPtr stream,
-                      long long *length,
-                      unsigned int flags);
+int virStreamRecvHole(virStreamPtr stream, long long *length, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStreamRef(virStreamPtr stream);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virStreamSend(virStreamPtr stream,
-                  const char *data,
-                  size_t nbytes);
+int virStreamSend(virStreamPtr stream, const char *data, size_t nbytes);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virStreamSendAll(virStreamPtr stream,
-                     virStreamSourceFunc handler,
-                     void *opaque);
+int virStreamSendAll(virStreamPtr stream, virStreamSourceFunc handler, void *opaque);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
-int virStreamSendHole(virStreamPtr stream,
-                      long long length,
-                      unsigned int flags);
+int virStreamSendHole(virStreamPtr stream, long long length, unsigned int flags);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStreamSparseRecvAll(virStreamPtr stream,
                            virStreamSinkFunc handler,
@@ -4410,7 +4708,8 @@ int virStreamSparseRecvAll(virStreamPtr stream,
                            void *opaque);
 
 /**
- * Not implemented by virshim: checks `stream` as libvirt does, then fails with `VIR_ERR_NO_SUPPORT`.
+ * Not implemented by virshim: checks `stream` as libvirt does, then fails with
+ * `VIR_ERR_NO_SUPPORT` and returns -1.
  */
 int virStreamSparseSendAll(virStreamPtr stream,
                            virStreamSourceFunc handler,
@@ -4419,7 +4718,72 @@ int virStreamSparseSendAll(virStreamPtr stream,
                            void *opaque);
 
 /**
- * Appends an `int` parameter; 0, or -1 on error.
+ * Saves the running domain's memory and device state to the file `to`, then stops
+ * the domain; `virDomainRestore` starts it again from there. Returns 0, or -1 on
+ * failure. The domain handle stays the caller's.
+ */
+int virDomainSave(virDomainPtr domain, const char *to);
+
+/**
+ * As `virDomainSave`, storing `dxml` (when not NULL) in the image in place of the
+ * domain's XML; `flags` may choose the state a restore starts in
+ * (`VIR_DOMAIN_SAVE_RUNNING`, `VIR_DOMAIN_SAVE_PAUSED`) or ask to bypass the cache.
+ * Returns 0, or -1 on failure.
+ */
+int virDomainSaveFlags(virDomainPtr domain, const char *to, const char *dxml, unsigned int flags);
+
+/**
+ * Starts the domain saved in the file `from` by `virDomainSave`, running. Returns 0,
+ * or -1 on failure.
+ */
+int virDomainRestore(virConnectPtr conn, const char *from);
+
+/**
+ * As `virDomainRestore`, with `dxml` (when not NULL) in place of the XML stored in
+ * the image; `flags` may choose running or paused, or ask to bypass the cache.
+ * Returns 0, or -1 on failure.
+ */
+int virDomainRestoreFlags(virConnectPtr conn,
+                          const char *from,
+                          const char *dxml,
+                          unsigned int flags);
+
+/**
+ * The domain XML stored in the save image `file`; `flags` may ask for
+ * `VIR_DOMAIN_SAVE_IMAGE_XML_SECURE`. Returns the XML, or NULL on failure; the caller
+ * frees it with `free()`.
+ */
+char *virDomainSaveImageGetXMLDesc(virConnectPtr conn, const char *file, unsigned int flags);
+
+/**
+ * `virDomainSaveImageGetXMLDesc` under the name of its original proposal (not in
+ * libvirt). Returns the XML, or NULL on failure; the caller frees it with `free()`.
+ */
+char *virConnectDomainSaveGetXMLDesc(virConnectPtr conn, const char *file, unsigned int flags);
+
+/**
+ * Replaces the domain XML stored in the save image `file` by `dxml`, which may change
+ * only what a restore can; `flags` may choose the state a restore starts in. Returns
+ * 0, or -1 on failure.
+ */
+int virDomainSaveImageDefineXML(virConnectPtr conn,
+                                const char *file,
+                                const char *dxml,
+                                unsigned int flags);
+
+/**
+ * `virDomainSaveImageDefineXML` under the name of its original proposal (not in
+ * libvirt). Returns 0, or -1 on failure.
+ */
+int virConnectDomainSaveModify(virConnectPtr conn,
+                               const char *file,
+                               const char *dxml,
+                               unsigned int flags);
+
+/**
+ * Appends an `int` parameter named `name` to the array `*params` of `*nparams`
+ * parameters and room for `*maxparams`, growing it as needed. Returns 0, or -1 on
+ * failure. The caller releases the array with `virTypedParamsFree`.
  */
 int virTypedParamsAddInt(virTypedParameterPtr *params,
                          int *nparams,
@@ -4428,7 +4792,8 @@ int virTypedParamsAddInt(virTypedParameterPtr *params,
                          int value);
 
 /**
- * Appends an `unsigned int` parameter.
+ * Appends an `unsigned int` parameter, as `virTypedParamsAddInt`. Returns 0, or -1 on
+ * failure; release the array with `virTypedParamsFree`.
  */
 int virTypedParamsAddUInt(virTypedParameterPtr *params,
                           int *nparams,
@@ -4437,7 +4802,8 @@ int virTypedParamsAddUInt(virTypedParameterPtr *params,
                           unsigned int value);
 
 /**
- * Appends a `long long` parameter.
+ * Appends a `long long` parameter, as `virTypedParamsAddInt`. Returns 0, or -1 on
+ * failure; release the array with `virTypedParamsFree`.
  */
 int virTypedParamsAddLLong(virTypedParameterPtr *params,
                            int *nparams,
@@ -4446,7 +4812,8 @@ int virTypedParamsAddLLong(virTypedParameterPtr *params,
                            long long value);
 
 /**
- * Appends an `unsigned long long` parameter.
+ * Appends an `unsigned long long` parameter, as `virTypedParamsAddInt`. Returns 0, or -1
+ * on failure; release the array with `virTypedParamsFree`.
  */
 int virTypedParamsAddULLong(virTypedParameterPtr *params,
                             int *nparams,
@@ -4455,7 +4822,8 @@ int virTypedParamsAddULLong(virTypedParameterPtr *params,
                             unsigned long long value);
 
 /**
- * Appends a `double` parameter.
+ * Appends a `double` parameter, as `virTypedParamsAddInt`. Returns 0, or -1 on failure;
+ * release the array with `virTypedParamsFree`.
  */
 int virTypedParamsAddDouble(virTypedParameterPtr *params,
                             int *nparams,
@@ -4464,7 +4832,8 @@ int virTypedParamsAddDouble(virTypedParameterPtr *params,
                             double value);
 
 /**
- * Appends a boolean parameter: any non-zero `value` is stored as 1.
+ * Appends a boolean parameter, as `virTypedParamsAddInt`: any non-zero `value` is stored
+ * as 1. Returns 0, or -1 on failure; release the array with `virTypedParamsFree`.
  */
 int virTypedParamsAddBoolean(virTypedParameterPtr *params,
                              int *nparams,
@@ -4473,7 +4842,9 @@ int virTypedParamsAddBoolean(virTypedParameterPtr *params,
                              int value);
 
 /**
- * Appends a copy of the string `value` (NULL stores an empty string).
+ * Appends a string parameter holding a copy of `value` (NULL stores an empty string), as
+ * `virTypedParamsAddInt`; the array owns the copy. Returns 0, or -1 on failure; release
+ * the array with `virTypedParamsFree`.
  */
 int virTypedParamsAddString(virTypedParameterPtr *params,
                             int *nparams,
@@ -4483,7 +4854,8 @@ int virTypedParamsAddString(virTypedParameterPtr *params,
 
 /**
  * Appends one string parameter named `name` for each string of the NULL-terminated
- * array `values` (none if `values` is NULL).
+ * array `values` (none if `values` is NULL), each a copy the array owns. Returns 0, or
+ * -1 on failure; release the array with `virTypedParamsFree`.
  */
 int virTypedParamsAddStringList(virTypedParameterPtr *params,
                                 int *nparams,
@@ -4495,6 +4867,7 @@ int virTypedParamsAddStringList(virTypedParameterPtr *params,
  * Appends a parameter of type `type_` whose value is parsed from the text `value`, as
  * libvirt parses it: decimal integers (an unsigned type takes a negative number modulo
  * its range), C floating-point syntax, "1"/"true" and "0"/"false" for booleans.
+ * Returns 0, or -1 on failure; release the array with `virTypedParamsFree`.
  */
 int virTypedParamsAddFromString(virTypedParameterPtr *params,
                                 int *nparams,
@@ -4504,17 +4877,22 @@ int virTypedParamsAddFromString(virTypedParameterPtr *params,
                                 const char *value);
 
 /**
- * The first parameter named `name`, or NULL. Leaves the last error alone, as libvirt.
+ * The first of the `nparams` parameters at `params` named `name`, or NULL when there is
+ * none. It points into the array, which stays the caller's. Leaves the last error
+ * alone, as libvirt.
  */
 virTypedParameterPtr virTypedParamsGet(virTypedParameterPtr params, int nparams, const char *name);
 
 /**
- * Reads an `int` parameter.
+ * Reads the `int` parameter named `name` among the `nparams` at `params` into `*value`
+ * (when not NULL). Returns 1 when found, 0 when there is none, -1 when its type
+ * differs. Nothing is allocated.
  */
 int virTypedParamsGetInt(virTypedParameterPtr params, int nparams, const char *name, int *value);
 
 /**
- * Reads an `unsigned int` parameter.
+ * Reads an `unsigned int` parameter, as `virTypedParamsGetInt`: 1 when found, 0 when
+ * there is none, -1 on failure.
  */
 int virTypedParamsGetUInt(virTypedParameterPtr params,
                           int nparams,
@@ -4522,7 +4900,8 @@ int virTypedParamsGetUInt(virTypedParameterPtr params,
                           unsigned int *value);
 
 /**
- * Reads a `long long` parameter.
+ * Reads a `long long` parameter, as `virTypedParamsGetInt`: 1 when found, 0 when there
+ * is none, -1 on failure.
  */
 int virTypedParamsGetLLong(virTypedParameterPtr params,
                            int nparams,
@@ -4530,7 +4909,8 @@ int virTypedParamsGetLLong(virTypedParameterPtr params,
                            long long *value);
 
 /**
- * Reads an `unsigned long long` parameter.
+ * Reads an `unsigned long long` parameter, as `virTypedParamsGetInt`: 1 when found, 0
+ * when there is none, -1 on failure.
  */
 int virTypedParamsGetULLong(virTypedParameterPtr params,
                             int nparams,
@@ -4538,7 +4918,8 @@ int virTypedParamsGetULLong(virTypedParameterPtr params,
                             unsigned long long *value);
 
 /**
- * Reads a `double` parameter.
+ * Reads a `double` parameter, as `virTypedParamsGetInt`: 1 when found, 0 when there is
+ * none, -1 on failure.
  */
 int virTypedParamsGetDouble(virTypedParameterPtr params,
                             int nparams,
@@ -4546,7 +4927,8 @@ int virTypedParamsGetDouble(virTypedParameterPtr params,
                             double *value);
 
 /**
- * Reads a boolean parameter, as 1 or 0.
+ * Reads a boolean parameter, as 1 or 0, as `virTypedParamsGetInt`: 1 when found, 0 when
+ * there is none, -1 on failure.
  */
 int virTypedParamsGetBoolean(virTypedParameterPtr params,
                              int nparams,
@@ -4554,7 +4936,8 @@ int virTypedParamsGetBoolean(virTypedParameterPtr params,
                              int *value);
 
 /**
- * Reads a string parameter: the string stays the array's.
+ * Reads a string parameter, as `virTypedParamsGetInt`: 1 when found, 0 when there is
+ * none, -1 on failure. The string stays the array's: do not free it.
  */
 int virTypedParamsGetString(virTypedParameterPtr params,
                             int nparams,
@@ -4562,12 +4945,15 @@ int virTypedParamsGetString(virTypedParameterPtr params,
                             const char **value);
 
 /**
- * Frees the strings of the `nparams` parameters at `params`, leaving the array.
+ * Frees the strings of the `nparams` parameters at `params`, leaving the array itself to
+ * the caller. Leaves the last error alone.
  */
 void virTypedParamsClear(virTypedParameterPtr params, int nparams);
 
 /**
- * Frees the strings of the `nparams` parameters at `params`, then the array.
+ * Frees the strings of the `nparams` parameters at `params`, then the array, which must
+ * come from the C allocator (as the `virTypedParamsAdd*` calls make it). Leaves the last
+ * error alone.
  */
 void virTypedParamsFree(virTypedParameterPtr params, int nparams);
 

@@ -289,84 +289,95 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The last error of this thread, or NULL if the last call succeeded. The error belongs
- * to libvirt and stays valid until the thread's next libvirt call.
+ * The last error of this thread, or NULL if its last call succeeded. The error belongs
+ * to libvirt and stays valid until the thread's next libvirt call: do not free it (copy
+ * it with `virCopyLastError` or `virSaveLastError` to keep it).
  */
 virErrorPtr virGetLastError(void);
 
 /**
- * The code of the last error of this thread, 0 if none.
+ * The code (a `virErrorNumber`) of the last error of this thread, 0 (`VIR_ERR_OK`) if
+ * none.
  */
 int virGetLastErrorCode(void);
 
 /**
- * The domain of the last error of this thread, 0 if none.
+ * The domain (a `virErrorDomain`) of the last error of this thread, 0
+ * (`VIR_FROM_NONE`) if none.
  */
 int virGetLastErrorDomain(void);
 
 /**
- * The message of the last error of this thread, or "no error". Owned by libvirt.
+ * The message of the last error of this thread, or "no error". The string belongs to
+ * libvirt and stays valid until the thread's next libvirt call: do not free it.
  */
 const char *virGetLastErrorMessage(void);
 
 /**
- * Clears the last error of this thread.
+ * Clears the last error of this thread, freeing what it held.
  */
 void virResetLastError(void);
 
 /**
- * Copies the last error of this thread into `to` (after resetting `to`), and returns its
- * code, 0 if none. Release the copy with `virResetError`.
+ * Copies the last error of this thread into the caller's `to` (after resetting `to`).
+ * Returns the error's code, 0 if there is none, or -1 when `to` is NULL. The caller
+ * frees the copy's strings with `virResetError`.
  */
 int virCopyLastError(virErrorPtr to);
 
 /**
- * A copy of the last error of this thread, allocated for the caller, who releases it
- * with `virFreeError`. Never NULL unless memory runs out; its code is 0 if no error.
+ * A copy of the last error of this thread (code 0 if there is none), or NULL when
+ * memory runs out. The caller releases it with `virFreeError`.
  */
 virErrorPtr virSaveLastError(void);
 
 /**
- * Frees the strings of `err` and zeroes it.
+ * Frees the strings of the caller's `err` (a copy from `virCopyLastError` or
+ * `virConnCopyLastError`) and zeroes it; NULL is ignored. Leaves the last error alone.
  */
 void virResetError(virErrorPtr err);
 
 /**
- * Frees an error from `virSaveLastError`.
+ * Frees an error `virSaveLastError` returned, and its strings; NULL is ignored.
  */
 void virFreeError(virErrorPtr err);
 
 /**
  * The last error of a call on `conn` (code 0 if none yet), or NULL for a bad
- * connection. Owned by the connection.
+ * connection. It belongs to the connection and stays valid until its next error or
+ * its closing: do not free it.
  */
 virErrorPtr virConnGetLastError(virConnectPtr conn);
 
 /**
- * Copies the last error of `conn` into `to`; returns its code, 0 if none, -1 on a bad
- * connection.
+ * Copies the last error of a call on `conn` into the caller's `to` (after resetting
+ * it). Returns the error's code, 0 if there is none, or -1 for a bad connection or a
+ * NULL `to`. The caller frees the copy's strings with `virResetError`.
  */
 int virConnCopyLastError(virConnectPtr conn, virErrorPtr to);
 
 /**
- * Clears the last error of `conn`.
+ * Clears the last error of a call on `conn`, freeing what it held; a bad connection is
+ * ignored.
  */
 void virConnResetLastError(virConnectPtr conn);
 
 /**
- * Installs `handler` for errors of every connection without a handler of its own; NULL
- * restores printing to stderr.
+ * Installs `handler`, called with `userData` and each error of every connection without
+ * a handler of its own (and of calls on none); NULL restores printing to stderr. The
+ * error passed to it belongs to libvirt: the handler must not free it.
  */
 void virSetErrorFunc(void *userData, virErrorFunc handler);
 
 /**
- * Installs `handler` for errors of calls on `conn`; NULL falls back to the global one.
+ * Installs `handler`, called with `userData` and each error of a call on `conn`; NULL
+ * falls back to the global one. A bad connection is ignored.
  */
 void virConnSetErrorFunc(virConnectPtr conn, void *userData, virErrorFunc handler);
 
 /**
- * Prints `err` to stderr as libvirt does: `libvirt: <domain> error : <message>`; an
- * error with code 0 is no error and prints nothing.
+ * Prints `err` to stderr as libvirt does: `libvirt: <domain> error : <message>`; NULL
+ * and an error with code 0 print nothing. `err` stays the caller's.
  */
 void virDefaultErrorFunc(virErrorPtr err);
 
