@@ -315,6 +315,20 @@ typedef enum {
 } virConnectListAllDomainsFlags;
 
 /**
+ * How `virDomainGetHostname` finds the name, as in libvirt.
+ */
+typedef enum {
+    /**
+     * From the DHCP leases of the domain's networks.
+     */
+    VIR_DOMAIN_GET_HOSTNAME_LEASE = 1,
+    /**
+     * From the guest agent.
+     */
+    VIR_DOMAIN_GET_HOSTNAME_AGENT = 2,
+} virDomainGetHostnameFlags;
+
+/**
  * A connection to a hypervisor. Opaque.
  */
 typedef struct virConnect virConnect;
@@ -1546,6 +1560,13 @@ int virDomainGetUUID(virDomainPtr domain, unsigned char *uuid);
 int virDomainGetUUIDString(virDomainPtr domain, char *buf);
 
 /**
+ * The running domain's host name; `flags` (`VIR_DOMAIN_GET_HOSTNAME_LEASE`,
+ * `VIR_DOMAIN_GET_HOSTNAME_AGENT`) say where to look, for the drivers that can.
+ * Returns the name, or NULL on failure; the caller frees it with `free()`.
+ */
+char *virDomainGetHostname(virDomainPtr domain, unsigned int flags);
+
+/**
  * The domain's XML description; `flags` may ask for the inactive definition, the
  * secure parts, or a migratable form. Returns the XML, or NULL on failure; the caller
  * frees it with `free()`.
@@ -2586,12 +2607,6 @@ int virDomainGetGuestVcpus(virDomainPtr domain,
                            virTypedParameterPtr *params,
                            unsigned int *nparams,
                            unsigned int flags);
-
-/**
- * Not implemented by virshim: checks `domain` as libvirt does, then fails with
- * `VIR_ERR_NO_SUPPORT` and returns NULL.
- */
-char *virDomainGetHostname(virDomainPtr domain, unsigned int flags);
 
 /**
  * Not implemented by virshim: checks `dom` as libvirt does, then fails with

@@ -211,3 +211,13 @@ pub enum virConnectListAllDomainsFlags {
     VIR_CONNECT_LIST_DOMAINS_HAS_CHECKPOINT = 16384,
     VIR_CONNECT_LIST_DOMAINS_NO_CHECKPOINT = 32768,
 }
+
+/// How `virDomainGetHostname` finds the name, as in libvirt.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum virDomainGetHostnameFlags {
+    /// From the DHCP leases of the domain's networks.
+    VIR_DOMAIN_GET_HOSTNAME_LEASE = 1,
+    /// From the guest agent.
+    VIR_DOMAIN_GET_HOSTNAME_AGENT = 2,
+}

@@ -119,6 +119,13 @@ bitflags! {
         const PHYSICAL = virDomainMemoryFlags::VIR_MEMORY_PHYSICAL as u32;
     }
 
+    /// `virDomainGetHostnameFlags`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct HostnameFlags: u32 {
+        const LEASE = virDomainGetHostnameFlags::VIR_DOMAIN_GET_HOSTNAME_LEASE as u32;
+        const AGENT = virDomainGetHostnameFlags::VIR_DOMAIN_GET_HOSTNAME_AGENT as u32;
+    }
+
     /// The flags of a call for which libvirt defines none yet (`virDomainGetState`): any
     /// bit is refused by the driver.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

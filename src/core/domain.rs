@@ -9,7 +9,7 @@ use super::{path, Connection};
 use crate::abi::virErrorDomain::VIR_FROM_DOMAIN;
 use crate::abi::virErrorNumber::VIR_ERR_OPERATION_DENIED;
 use crate::abi::{
-    check_exclusive, CreateFlags, DestroyFlags, DomainState, MemoryFlags, NoFlags,
+    check_exclusive, CreateFlags, DestroyFlags, DomainState, HostnameFlags, MemoryFlags, NoFlags,
     SaveRestoreFlags, UndefineFlags, XmlFlags,
 };
 use crate::{Error, Result};
@@ -105,6 +105,13 @@ impl Domain {
 
     pub fn is_persistent(&self) -> Result<bool> {
         self.driver().is_persistent(&self.key())
+    }
+
+    /// `virDomainGetHostname`: the running domain's host name.
+    pub fn hostname(&self, flags: HostnameFlags) -> Result<String> {
+        let api = "virDomainGetHostname";
+        self.conn.deny_read_only(api)?;
+        self.driver().hostname(&self.key(), flags)
     }
 
     pub fn create(&self) -> Result<()> {

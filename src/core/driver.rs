@@ -14,10 +14,11 @@
 use std::ffi::CStr;
 use std::path::Path;
 
+use super::connection::no_support;
 use crate::abi::virDomainState;
 use crate::abi::{
-    CreateFlags, DefineFlags, DestroyFlags, DomainState, ListDomainsFlags, MemoryFlags, NoFlags,
-    SaveImageXmlFlags, SaveRestoreFlags, UndefineFlags, XmlFlags,
+    CreateFlags, DefineFlags, DestroyFlags, DomainState, HostnameFlags, ListDomainsFlags,
+    MemoryFlags, NoFlags, SaveImageXmlFlags, SaveRestoreFlags, UndefineFlags, XmlFlags,
 };
 use crate::Result;
 
@@ -76,6 +77,14 @@ pub trait Driver: Send + Sync {
     fn info(&self, dom: &DomainId) -> Result<DomainInfo>;
     fn is_active(&self, dom: &DomainId) -> Result<bool>;
     fn is_persistent(&self, dom: &DomainId) -> Result<bool>;
+
+    /// `virDomainGetHostname`: the running domain's host name. A single optional call
+    /// is a method whose default is libvirt's `VIR_ERR_NO_SUPPORT`; a family of calls is
+    /// a capability trait below.
+    fn hostname(&self, dom: &DomainId, flags: HostnameFlags) -> Result<String> {
+        let _ = (dom, flags);
+        Err(no_support("virDomainGetHostname"))
+    }
 
     /// Saving domains to files and restoring them, if the driver can.
     fn save_restore(&self) -> Option<&dyn SaveRestore> {

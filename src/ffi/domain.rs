@@ -12,8 +12,8 @@ use super::types::{
     VIR_UUID_STRING_BUFLEN,
 };
 use crate::abi::{
-    CreateFlags, DefineFlags, DestroyFlags, ListDomainsFlags, MemoryFlags, NoFlags, UndefineFlags,
-    XmlFlags,
+    CreateFlags, DefineFlags, DestroyFlags, HostnameFlags, ListDomainsFlags, MemoryFlags, NoFlags,
+    UndefineFlags, XmlFlags,
 };
 use crate::core::Domain;
 use crate::Result;
@@ -236,6 +236,18 @@ ffi_fn! {
             *out.add(VIR_UUID_STRING_BUFLEN - 1) = 0;
         }
         Ok(0)
+    }
+}
+
+ffi_fn! {
+    /// The running domain's host name; `flags` (`VIR_DOMAIN_GET_HOSTNAME_LEASE`,
+    /// `VIR_DOMAIN_GET_HOSTNAME_AGENT`) say where to look, for the drivers that can.
+    /// Returns the name, or NULL on failure; the caller frees it with `free()`.
+    fn virDomainGetHostname(domain: virDomainPtr, flags: c_uint) -> *mut c_char
+        = ptr::null_mut();
+    |call| {
+        let flags = HostnameFlags::from_bits_retain(flags);
+        cstr::to_c(&call.domain(domain)?.dom.hostname(flags)?)
     }
 }
 

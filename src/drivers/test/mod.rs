@@ -17,8 +17,9 @@ use url::Url;
 use crate::abi::virErrorDomain::VIR_FROM_TEST;
 use crate::abi::virErrorNumber::VIR_ERR_INVALID_ARG;
 use crate::abi::{
-    ConnectFlags, CreateFlags, DefineFlags, DestroyFlags, DomainState, ListDomainsFlags,
-    MemoryFlags, NoFlags, SaveImageXmlFlags, SaveRestoreFlags, UndefineFlags, XmlFlags,
+    ConnectFlags, CreateFlags, DefineFlags, DestroyFlags, DomainState, HostnameFlags,
+    ListDomainsFlags, MemoryFlags, NoFlags, SaveImageXmlFlags, SaveRestoreFlags, UndefineFlags,
+    XmlFlags,
 };
 use crate::core::{DomainId, DomainInfo, Driver, MemoryPeek, SaveRestore};
 use crate::drivers::common::check_memory_peek_flags;
@@ -227,6 +228,14 @@ impl Driver for TestDriver {
         Ok(self.state().find(dom)?.persistent)
     }
 
+    fn hostname(&self, dom: &DomainId, flags: HostnameFlags) -> Result<String> {
+        // As libvirt's test driver: no flag known, and a name made up from the domain's.
+        let none = HostnameFlags::empty();
+        Error::check_flags(VIR_FROM_TEST, flags, none, "testDomainGetHostname")?;
+        self.state().find_active(dom)?;
+        Ok(format!("{}host", dom.name))
+    }
+
     fn save_restore(&self) -> Option<&dyn SaveRestore> {
         Some(self)
     }
@@ -362,3 +371,6 @@ impl SaveRestore for TestDriver {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;
