@@ -5,9 +5,10 @@
 //! Needs Debian's libvirt-dev for `/usr/share/libvirt/api/libvirt-api.xml`; without it the
 //! test is skipped with a note, unless `CI=true`, where that is a failure.
 
-use std::env;
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const API_XML: &str = "/usr/share/libvirt/api/libvirt-api.xml";
@@ -19,18 +20,11 @@ const GENERATED: &[&str] = &[
 
 #[test]
 fn generated_stubs_are_current() {
-    if !Path::new(API_XML).exists() {
-        assert!(
-            env::var("CI").as_deref() != Ok("true"),
-            "{API_XML} is missing: install Debian's libvirt-dev (libvirt 9.0)"
-        );
-        eprintln!("skipped: {API_XML} is missing (install libvirt-dev to check the stubs)");
+    let Some(_) = common::require_file(API_XML, "libvirt-dev") else {
         return;
-    }
+    };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stubs_current");
-    let _ = fs::remove_dir_all(&out);
-    fs::create_dir_all(&out).unwrap();
+    let out = common::scratch("generated");
 
     let run = Command::new("python3")
         .arg(root.join("scripts/gen-stubs.py"))
