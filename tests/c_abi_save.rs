@@ -28,6 +28,10 @@ struct VirError {
 }
 
 type ErrorFunc = Option<unsafe extern "C" fn(*mut c_void, *const VirError)>;
+/// `virDomainSaveImageGetXMLDesc` and its alias.
+type GetXml = unsafe extern "C" fn(Conn, *const c_char, c_uint) -> *mut c_char;
+/// `virDomainSaveImageDefineXML` and its alias.
+type DefineXml = unsafe extern "C" fn(Conn, *const c_char, *const c_char, c_uint) -> c_int;
 
 extern "C" {
     fn virConnectOpen(name: *const c_char) -> Conn;
@@ -221,29 +225,27 @@ fn save_image_xml_define_and_restore_through_c() {
         let alias = take(virConnectDomainSaveGetXMLDesc(s.conn, img.as_ptr(), 0)).unwrap();
         assert_eq!(alias, xml);
 
-        // imgdef.valid_change_memory_and_description, then through the alias.
-        let edited = xml.replace(
-            "</domain>",
-            "<description>edited through C</description></domain>",
-        );
-        let dxml = c(&edited);
-        ok(virDomainSaveImageDefineXML(
-            s.conn,
-            img.as_ptr(),
-            dxml.as_ptr(),
-            0,
-        ));
-        let now = take(virDomainSaveImageGetXMLDesc(s.conn, img.as_ptr(), 0)).unwrap();
-        assert!(now.contains("edited through C"), "{now}");
-        let again = c(&now.replace("edited through C", "edited again"));
-        ok(virConnectDomainSaveModify(
-            s.conn,
-            img.as_ptr(),
-            again.as_ptr(),
-            0,
-        ));
-        let now = take(virConnectDomainSaveGetXMLDesc(s.conn, img.as_ptr(), 0)).unwrap();
-        assert!(now.contains("edited again"), "{now}");
+        // imgdef.valid_change_memory_and_description, under both names.
+        let calls: [(GetXml, DefineXml, &str); 2] = [
+            (
+                virDomainSaveImageGetXMLDesc,
+                virDomainSaveImageDefineXML,
+                "description",
+            ),
+            (
+                virConnectDomainSaveGetXMLDesc,
+                virConnectDomainSaveModify,
+                "title",
+            ),
+        ];
+        for (get, define, element) in calls {
+            let xml = take(get(s.conn, img.as_ptr(), 0)).unwrap();
+            let text = format!("<{element}>edited through C</{element}>");
+            let dxml = c(&xml.replace("</domain>", &format!("{text}</domain>")));
+            ok(define(s.conn, img.as_ptr(), dxml.as_ptr(), 0));
+            let now = take(get(s.conn, img.as_ptr(), 0)).unwrap();
+            assert!(now.contains(&text), "{now}");
+        }
 
         // restore.alpha: running again, restored; the old handle still names it.
         ok(virDomainRestore(s.conn, img.as_ptr()));
@@ -263,105 +265,91 @@ fn null_and_foreign_handles_and_null_strings_fail_as_in_libvirt() {
     let img = s.path("test.img");
     let missing = s.dir.join("missing.img");
     let dxml = c("<domain type='test'><name>x</name></domain>");
-    let null = ptr::null_mut();
-    let none = ptr::null();
+    let (null, none) = (ptr::null_mut(), ptr::null());
+    let bad_dom = |rc, api: &str| {
+        let msg = format!("invalid domain pointer in {api}");
+        fails(rc, VIR_ERR_INVALID_DOMAIN, VIR_FROM_DOM, &msg)
+    };
+    let bad_conn = |rc, api: &str| {
+        let msg = format!("invalid connection pointer in {api}");
+        fails(rc, VIR_ERR_INVALID_CONN, VIR_FROM_DOMAIN, &msg)
+    };
+    let null_arg = |rc, arg: &str, api: &str| {
+        let msg = format!("{arg} in {api} must not be NULL");
+        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, &msg)
+    };
+    let (file, xml) = (img.as_ptr(), dxml.as_ptr());
     // SAFETY (of each call below): the handles are NULL, live, or live handles of the other
     // kind (which the library must tell apart); strings are NULL or valid C strings.
     unsafe {
         // save.NULL_domain, saveFlags.NULL_domain; a connection is no domain either.
         for dom in [null, s.conn] {
-            let msg = "invalid domain pointer in virDomainSave";
-            fails(
-                virDomainSave(dom, img.as_ptr()),
-                VIR_ERR_INVALID_DOMAIN,
-                VIR_FROM_DOM,
-                msg,
-            );
-            let rc = virDomainSaveFlags(dom, img.as_ptr(), none, 0);
-            let msg = "invalid domain pointer in virDomainSaveFlags";
-            fails(rc, VIR_ERR_INVALID_DOMAIN, VIR_FROM_DOM, msg);
+            bad_dom(virDomainSave(dom, file), "virDomainSave");
+            bad_dom(virDomainSaveFlags(dom, file, none, 0), "virDomainSaveFlags");
         }
         // restore.NULL_conn, restoreFlags.NULL_conn, imgxml.NULL_conn, imgdef.NULL_conn; a
         // domain is no connection either.
         for conn in [null, s.dom] {
-            let msg = "invalid connection pointer in virDomainRestore";
-            fails(
-                virDomainRestore(conn, img.as_ptr()),
-                VIR_ERR_INVALID_CONN,
-                VIR_FROM_DOMAIN,
-                msg,
+            bad_conn(virDomainRestore(conn, file), "virDomainRestore");
+            bad_conn(
+                virDomainRestoreFlags(conn, file, none, 0),
+                "virDomainRestoreFlags",
             );
-            let rc = virDomainRestoreFlags(conn, img.as_ptr(), none, 0);
-            let msg = "invalid connection pointer in virDomainRestoreFlags";
-            fails(rc, VIR_ERR_INVALID_CONN, VIR_FROM_DOMAIN, msg);
-            let rc = string_rc(virDomainSaveImageGetXMLDesc(conn, img.as_ptr(), 0));
-            let msg = "invalid connection pointer in virDomainSaveImageGetXMLDesc";
-            fails(rc, VIR_ERR_INVALID_CONN, VIR_FROM_DOMAIN, msg);
-            let rc = virDomainSaveImageDefineXML(conn, img.as_ptr(), dxml.as_ptr(), 0);
-            let msg = "invalid connection pointer in virDomainSaveImageDefineXML";
-            fails(rc, VIR_ERR_INVALID_CONN, VIR_FROM_DOMAIN, msg);
-            let rc = string_rc(virConnectDomainSaveGetXMLDesc(conn, img.as_ptr(), 0));
-            let msg = "invalid connection pointer in virConnectDomainSaveGetXMLDesc";
-            fails(rc, VIR_ERR_INVALID_CONN, VIR_FROM_DOMAIN, msg);
-            let rc = virConnectDomainSaveModify(conn, img.as_ptr(), dxml.as_ptr(), 0);
-            let msg = "invalid connection pointer in virConnectDomainSaveModify";
-            fails(rc, VIR_ERR_INVALID_CONN, VIR_FROM_DOMAIN, msg);
+            let api = "virDomainSaveImageGetXMLDesc";
+            bad_conn(string_rc(virDomainSaveImageGetXMLDesc(conn, file, 0)), api);
+            let api = "virDomainSaveImageDefineXML";
+            bad_conn(virDomainSaveImageDefineXML(conn, file, xml, 0), api);
+            let api = "virConnectDomainSaveGetXMLDesc";
+            bad_conn(
+                string_rc(virConnectDomainSaveGetXMLDesc(conn, file, 0)),
+                api,
+            );
+            let api = "virConnectDomainSaveModify";
+            bad_conn(virConnectDomainSaveModify(conn, file, xml, 0), api);
         }
 
         // save.NULL_path, saveFlags.NULL_path_RUNNING|PAUSED, restore.NULL_path,
         // restoreFlags.NULL_path_RUNNING|PAUSED: the path is checked before the flags.
-        let arg = |name: &str, api: &str| format!("{name} in {api} must not be NULL");
-        fails(
-            virDomainSave(s.dom, none),
-            VIR_ERR_INVALID_ARG,
-            VIR_FROM_DOMAIN,
-            &arg("to", "virDomainSave"),
-        );
+        null_arg(virDomainSave(s.dom, none), "to", "virDomainSave");
         let rc = virDomainSaveFlags(s.dom, none, none, RUNNING_AND_PAUSED);
-        fails(
-            rc,
-            VIR_ERR_INVALID_ARG,
-            VIR_FROM_DOMAIN,
-            &arg("to", "virDomainSaveFlags"),
-        );
-        let rc = virDomainRestore(s.conn, none);
-        fails(
-            rc,
-            VIR_ERR_INVALID_ARG,
-            VIR_FROM_DOMAIN,
-            &arg("from", "virDomainRestore"),
-        );
+        null_arg(rc, "to", "virDomainSaveFlags");
+        null_arg(virDomainRestore(s.conn, none), "from", "virDomainRestore");
         let rc = virDomainRestoreFlags(s.conn, none, none, RUNNING_AND_PAUSED);
-        fails(
-            rc,
-            VIR_ERR_INVALID_ARG,
-            VIR_FROM_DOMAIN,
-            &arg("from", "virDomainRestoreFlags"),
-        );
+        null_arg(rc, "from", "virDomainRestoreFlags");
         // imgxml.NULL_file, imgdef.NULL_file, imgdef.NULL_file_NULL_dxml, imgdef.NULL_dxml.
-        let api = "virDomainSaveImageGetXMLDesc";
         let rc = string_rc(virDomainSaveImageGetXMLDesc(s.conn, none, 0));
-        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, &arg("file", api));
+        null_arg(rc, "file", "virDomainSaveImageGetXMLDesc");
         let api = "virDomainSaveImageDefineXML";
-        let rc = virDomainSaveImageDefineXML(s.conn, none, dxml.as_ptr(), 0);
-        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, &arg("file", api));
-        let rc = virDomainSaveImageDefineXML(s.conn, none, none, 0);
-        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, &arg("file", api));
-        let rc = virDomainSaveImageDefineXML(s.conn, img.as_ptr(), none, 0);
-        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, &arg("dxml", api));
+        null_arg(
+            virDomainSaveImageDefineXML(s.conn, none, xml, 0),
+            "file",
+            api,
+        );
+        null_arg(
+            virDomainSaveImageDefineXML(s.conn, none, none, 0),
+            "file",
+            api,
+        );
+        null_arg(
+            virDomainSaveImageDefineXML(s.conn, file, none, 0),
+            "dxml",
+            api,
+        );
 
         // restore.missing_file, imgxml.missing_file, imgdef.missing_file.
         let msg = format!(
             "cannot read domain image '{}': No such file or directory",
             missing.display()
         );
-        let missing = c_path(&missing);
-        let rc = virDomainRestore(s.conn, missing.as_ptr());
-        fails(rc, VIR_ERR_SYSTEM_ERROR, VIR_FROM_TEST, &msg);
-        let rc = string_rc(virDomainSaveImageGetXMLDesc(s.conn, missing.as_ptr(), 0));
-        fails(rc, VIR_ERR_SYSTEM_ERROR, VIR_FROM_TEST, &msg);
-        let rc = virDomainSaveImageDefineXML(s.conn, missing.as_ptr(), dxml.as_ptr(), 0);
-        fails(rc, VIR_ERR_SYSTEM_ERROR, VIR_FROM_TEST, &msg);
+        let absent = c_path(&missing);
+        let missing_file = |rc| fails(rc, VIR_ERR_SYSTEM_ERROR, VIR_FROM_TEST, &msg);
+        missing_file(virDomainRestore(s.conn, absent.as_ptr()));
+        missing_file(string_rc(virDomainSaveImageGetXMLDesc(
+            s.conn,
+            absent.as_ptr(),
+            0,
+        )));
+        missing_file(virDomainSaveImageDefineXML(s.conn, absent.as_ptr(), xml, 0));
     }
     assert_eq!(s.state(), RUNNING, "nothing changed the domain");
     assert!(!s.dir.join("test.img").exists(), "nothing was written");
@@ -378,65 +366,54 @@ fn read_only_connections_are_denied_before_anything_else() {
         ok(unsafe { virDomainSave(rw.dom, c_path(&img).as_ptr()) });
     }
     let s = Session::open("ro", true);
-    let file = c_path(&img);
+    let img = c_path(&img);
     let dxml = c("<domain type='test'><name>x</name></domain>");
-    let none = ptr::null();
-    let denied = |api: &str| format!("operation forbidden: read only access prevents {api}");
-    let deny = |rc, api| fails(rc, VIR_ERR_OPERATION_DENIED, VIR_FROM_DOMAIN, &denied(api));
+    let (file, xml, none) = (img.as_ptr(), dxml.as_ptr(), ptr::null());
+    let deny = |rc, api: &str| {
+        let msg = format!("operation forbidden: read only access prevents {api}");
+        fails(rc, VIR_ERR_OPERATION_DENIED, VIR_FROM_DOMAIN, &msg)
+    };
     // SAFETY (of each call below): live handles; strings NULL or valid C strings.
     unsafe {
         // ro.virDomainSave(.NULL_path), ro.virDomainSaveFlags(.bad_flags): denied first.
-        deny(virDomainSave(s.dom, file.as_ptr()), "virDomainSave");
+        deny(virDomainSave(s.dom, file), "virDomainSave");
         deny(virDomainSave(s.dom, none), "virDomainSave");
         deny(
-            virDomainSaveFlags(s.dom, file.as_ptr(), none, 0),
+            virDomainSaveFlags(s.dom, file, none, 0),
             "virDomainSaveFlags",
         );
         deny(
-            virDomainSaveFlags(s.dom, file.as_ptr(), none, 0x100),
+            virDomainSaveFlags(s.dom, file, none, 0x100),
             "virDomainSaveFlags",
         );
         // ro.virDomainRestore(.NULL_path), ro.virDomainRestoreFlags.
-        deny(virDomainRestore(s.conn, file.as_ptr()), "virDomainRestore");
+        deny(virDomainRestore(s.conn, file), "virDomainRestore");
         deny(virDomainRestore(s.conn, none), "virDomainRestore");
         deny(
-            virDomainRestoreFlags(s.conn, file.as_ptr(), none, 0),
+            virDomainRestoreFlags(s.conn, file, none, 0),
             "virDomainRestoreFlags",
         );
-        // imgxml.readonly_flags_0 (the image holds secrets); imgxml.readonly_NULL_file is
-        // the one check made before read-only.
+        // imgxml.readonly_flags_0 (the image holds secrets); imgxml.readonly_NULL_file: the
+        // one check made before read-only.
         let api = "virDomainSaveImageGetXMLDesc";
         deny(
-            string_rc(virDomainSaveImageGetXMLDesc(s.conn, file.as_ptr(), 0)),
+            string_rc(virDomainSaveImageGetXMLDesc(s.conn, file, 0)),
             api,
         );
         let rc = string_rc(virDomainSaveImageGetXMLDesc(s.conn, none, 0));
-        fails(
-            rc,
-            VIR_ERR_INVALID_ARG,
-            VIR_FROM_DOMAIN,
-            &format!("file in {api} must not be NULL"),
-        );
+        let msg = format!("file in {api} must not be NULL");
+        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, &msg);
         let api = "virConnectDomainSaveGetXMLDesc";
         deny(
-            string_rc(virConnectDomainSaveGetXMLDesc(s.conn, file.as_ptr(), 0)),
+            string_rc(virConnectDomainSaveGetXMLDesc(s.conn, file, 0)),
             api,
         );
         // ro.virDomainSaveImageDefineXML(.NULL_file).
         let api = "virDomainSaveImageDefineXML";
-        deny(
-            virDomainSaveImageDefineXML(s.conn, file.as_ptr(), dxml.as_ptr(), 0),
-            api,
-        );
-        deny(
-            virDomainSaveImageDefineXML(s.conn, none, dxml.as_ptr(), 0),
-            api,
-        );
+        deny(virDomainSaveImageDefineXML(s.conn, file, xml, 0), api);
+        deny(virDomainSaveImageDefineXML(s.conn, none, xml, 0), api);
         let api = "virConnectDomainSaveModify";
-        deny(
-            virConnectDomainSaveModify(s.conn, file.as_ptr(), dxml.as_ptr(), 0),
-            api,
-        );
+        deny(virConnectDomainSaveModify(s.conn, file, xml, 0), api);
     }
     assert_eq!(s.state(), RUNNING);
     std::fs::remove_dir_all(kept).unwrap();
@@ -446,58 +423,74 @@ fn read_only_connections_are_denied_before_anything_else() {
 fn bad_flags_fail_in_libvirts_words_and_change_nothing() {
     let s = Session::open("flags", false);
     let img = s.path("test.img");
-    let unsupported = |flags: c_uint, function: &str| {
-        format!("unsupported flags ({flags:#x}) in function {function}")
+    let (file, none) = (img.as_ptr(), ptr::null());
+    // The test driver refuses what it does not support; libvirt's API, what is contradictory.
+    let unsupported = |rc, flags: c_uint, function: &str| {
+        let msg = format!("unsupported flags ({flags:#x}) in function {function}");
+        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_TEST, &msg)
     };
+    let exclusive = |rc| fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, MUTUALLY_EXCLUSIVE);
+    const BAD: [c_uint; 2] = [0x100, VIR_DOMAIN_SAVE_BYPASS_CACHE];
     // SAFETY (of each call below): live handles; strings NULL or valid C strings.
     unsafe {
         // saveFlags.unknown_0x100, saveFlags.BYPASS_CACHE, saveFlags.RUNNING|PAUSED.
-        for flags in [0x100, VIR_DOMAIN_SAVE_BYPASS_CACHE] {
-            let rc = virDomainSaveFlags(s.dom, img.as_ptr(), ptr::null(), flags);
-            let msg = unsupported(flags, "testDomainSaveFlags");
-            fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_TEST, &msg);
+        for flags in BAD {
+            let rc = virDomainSaveFlags(s.dom, file, none, flags);
+            unsupported(rc, flags, "testDomainSaveFlags");
         }
-        let rc = virDomainSaveFlags(s.dom, img.as_ptr(), ptr::null(), RUNNING_AND_PAUSED);
-        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, MUTUALLY_EXCLUSIVE);
+        exclusive(virDomainSaveFlags(s.dom, file, none, RUNNING_AND_PAUSED));
         assert_eq!(s.state(), RUNNING);
         assert!(!s.dir.join("test.img").exists());
 
-        ok(virDomainSave(s.dom, img.as_ptr()));
-        let xml = take(virDomainSaveImageGetXMLDesc(s.conn, img.as_ptr(), 0)).unwrap();
-        let dxml = c(&xml);
+        ok(virDomainSave(s.dom, file));
+        let saved = take(virDomainSaveImageGetXMLDesc(s.conn, file, 0)).unwrap();
+        let dxml = c(&saved);
+        let xml = dxml.as_ptr();
         // restoreFlags.unknown_0x100, restoreFlags.BYPASS_CACHE, restoreFlags.RUNNING|PAUSED.
-        for flags in [0x100, VIR_DOMAIN_SAVE_BYPASS_CACHE] {
-            let rc = virDomainRestoreFlags(s.conn, img.as_ptr(), ptr::null(), flags);
-            let msg = unsupported(flags, "testDomainRestoreFlags");
-            fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_TEST, &msg);
+        for flags in BAD {
+            let rc = virDomainRestoreFlags(s.conn, file, none, flags);
+            unsupported(rc, flags, "testDomainRestoreFlags");
         }
-        let rc = virDomainRestoreFlags(s.conn, img.as_ptr(), ptr::null(), RUNNING_AND_PAUSED);
-        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, MUTUALLY_EXCLUSIVE);
-        // imgxml.bad_flag_INACTIVE, imgxml.bad_flag_0x100, for both names.
+        exclusive(virDomainRestoreFlags(
+            s.conn,
+            file,
+            none,
+            RUNNING_AND_PAUSED,
+        ));
+        // imgxml.bad_flag_INACTIVE, imgxml.bad_flag_0x100, under both names.
         for flags in [0x2, 0x100] {
-            let msg = unsupported(flags, "testDomainSaveImageGetXMLDesc");
-            let rc = string_rc(virDomainSaveImageGetXMLDesc(s.conn, img.as_ptr(), flags));
-            fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_TEST, &msg);
-            let rc = string_rc(virConnectDomainSaveGetXMLDesc(s.conn, img.as_ptr(), flags));
-            fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_TEST, &msg);
+            let function = "testDomainSaveImageGetXMLDesc";
+            let rc = string_rc(virDomainSaveImageGetXMLDesc(s.conn, file, flags));
+            unsupported(rc, flags, function);
+            let rc = string_rc(virConnectDomainSaveGetXMLDesc(s.conn, file, flags));
+            unsupported(rc, flags, function);
         }
         // imgdef.flag_0x100, imgdef.flag_BYPASS_CACHE, imgdef.flags_RUNNING|PAUSED.
-        for flags in [0x100, VIR_DOMAIN_SAVE_BYPASS_CACHE] {
-            let msg = unsupported(flags, "testDomainSaveImageDefineXML");
-            let rc = virDomainSaveImageDefineXML(s.conn, img.as_ptr(), dxml.as_ptr(), flags);
-            fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_TEST, &msg);
-            let rc = virConnectDomainSaveModify(s.conn, img.as_ptr(), dxml.as_ptr(), flags);
-            fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_TEST, &msg);
+        for flags in BAD {
+            let function = "testDomainSaveImageDefineXML";
+            unsupported(
+                virDomainSaveImageDefineXML(s.conn, file, xml, flags),
+                flags,
+                function,
+            );
+            unsupported(
+                virConnectDomainSaveModify(s.conn, file, xml, flags),
+                flags,
+                function,
+            );
         }
-        let rc =
-            virDomainSaveImageDefineXML(s.conn, img.as_ptr(), dxml.as_ptr(), RUNNING_AND_PAUSED);
-        fails(rc, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, MUTUALLY_EXCLUSIVE);
+        exclusive(virDomainSaveImageDefineXML(
+            s.conn,
+            file,
+            xml,
+            RUNNING_AND_PAUSED,
+        ));
 
         // The image is as saved and still restores.
-        let now = take(virDomainSaveImageGetXMLDesc(s.conn, img.as_ptr(), 0)).unwrap();
-        assert_eq!(now, xml);
+        let now = take(virDomainSaveImageGetXMLDesc(s.conn, file, 0)).unwrap();
+        assert_eq!(now, saved);
         assert_eq!(s.state(), SAVED);
-        ok(virDomainRestore(s.conn, img.as_ptr()));
+        ok(virDomainRestore(s.conn, file));
         assert_eq!(s.state(), RESTORED);
     }
 }
