@@ -18,12 +18,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use common::scratch;
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::scratch;
 
 const GENERATED: &str = env!("VIRSHIM_GENERATED_INCLUDE");
 const SYSTEM_HEADER: &str = "/usr/include/libvirt/libvirt.h";
