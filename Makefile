@@ -17,7 +17,8 @@
 #                   own test documents and their mutations (tests/xmldiff/full.sh)
 #   make fuzz       each fuzz target (fuzz/, libFuzzer on stable Rust) for FUZZ_TIME seconds
 #                   (default 60); FUZZ_TARGET=NAME for one; README "Fuzzing"
-#   make check      rustfmt and clippy
+#   make check      rustfmt, clippy (warnings are errors) and rustdoc (warnings are errors,
+#                   private items included), for the crate and fuzz/
 #   make tsan       ThreadSanitizer on the thread stress, Rust and C (needs nightly; see
 #                   scripts/tsan.sh)
 #
@@ -123,6 +124,7 @@ check:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	cd fuzz && $(CARGO) fmt --check && $(CARGO) clippy --bins -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items
 
 clean:
 	rm -rf $(OUT)

@@ -11,14 +11,19 @@
 //!
 //! The library tests use `VIRSHIM_LIBDIR` and `VIRSHIM_PREFIX` (set by `make test`,
 //! defaulting to `target/virshim/lib` and `target/virshim/prefix`). Without a built library
-//! they are skipped with a note, unless `VIRSHIM_REQUIRE_LIB` is set, as `make test` does.
+//! they are skipped with a note, unless `CI=true` or `VIRSHIM_REQUIRE_LIB` is set, as
+//! `make test` does.
 //! The comparisons with libvirt 9.0 need Debian's `libvirt-dev`.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::scratch;
 
 const GENERATED: &str = env!("VIRSHIM_GENERATED_INCLUDE");
 const SYSTEM_HEADER: &str = "/usr/include/libvirt/libvirt.h";
@@ -29,16 +34,6 @@ fn root() -> PathBuf {
 
 fn committed_include() -> PathBuf {
     root().join("include")
-}
-
-/// A fresh directory for one test's files.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("packaging")
-        .join(test);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Runs `cmd`, failing the test with its output unless it exits 0.
@@ -360,30 +355,11 @@ fn function_declarations_match_libvirt() {
     eprintln!("{checked} function declarations have libvirt 9.0's types");
 }
 
-/// The directory of the built library, or None (skipping the test) if there is none and
-/// `VIRSHIM_REQUIRE_LIB` is unset.
-fn built_library() -> Option<PathBuf> {
-    let dir = env::var_os("VIRSHIM_LIBDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/virshim/lib"));
-    if dir.join("libvirt.so.0").exists() {
-        return Some(dir);
-    }
-    assert!(
-        env::var_os("VIRSHIM_REQUIRE_LIB").is_none(),
-        "no libvirt.so.0 in {}: run `make lib`",
-        dir.display()
-    );
-    eprintln!(
-        "skipped: no libvirt.so.0 in {} (run `make lib`, or `make test`)",
-        dir.display()
-    );
-    None
-}
-
 #[test]
 fn library_exports_libvirt_symbols_in_libvirt_nodes_only() {
-    let Some(lib) = built_library() else { return };
+    let Some(lib) = common::built_library() else {
+        return;
+    };
     run(Command::new("python3")
         .arg(root().join("scripts/check-exports.py"))
         .arg(lib.join("libvirt.so.0"))
@@ -431,7 +407,9 @@ fn runs_on_virshim(exe: &Path, libdir: &Path) {
 
 #[test]
 fn program_linked_against_system_libvirt_runs_on_virshim() {
-    let Some(lib) = built_library() else { return };
+    let Some(lib) = common::built_library() else {
+        return;
+    };
     require_system_headers();
     let dir = scratch("system_linked");
     let file = dir.join("where.c");
@@ -490,7 +468,9 @@ int main(void)
 
 #[test]
 fn every_libvirt_function_binds_from_virshim_with_bind_now() {
-    let Some(lib) = built_library() else { return };
+    let Some(lib) = common::built_library() else {
+        return;
+    };
     require_system_headers();
     let dir = scratch("every_function");
     let file = dir.join("all.c");
@@ -527,7 +507,9 @@ fn every_libvirt_function_binds_from_virshim_with_bind_now() {
 
 #[test]
 fn installed_virshim_builds_libvirt_programs_with_pkg_config() {
-    let Some(_) = built_library() else { return };
+    let Some(_) = common::built_library() else {
+        return;
+    };
     let prefix = env::var_os("VIRSHIM_PREFIX")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target/virshim/prefix"));

@@ -293,20 +293,12 @@ fn a_transient_guest_goes_with_its_save_and_restores_paused() {
 fn bad_calls_fail_in_libvirts_words() {
     let root = scratch_dir("errors");
     let conn = open(&root);
-    let err = virshim::drivers::connect(
-        Some(&format!("qemu:///embed?root={}", root.display())),
-        ConnectFlags::from_bits_retain(0x100),
-    )
-    .fails();
+    let err = connect(&embed_uri(&root), ConnectFlags::from_bits_retain(0x100)).fails();
     assert_eq!(
         err.message,
         "unsupported flags (0x100) in function qemuConnectOpen"
     );
-    let err = virshim::drivers::connect(
-        Some("qemu:///embed?root=relative/dir"),
-        ConnectFlags::empty(),
-    )
-    .fails();
+    let err = connect("qemu:///embed?root=relative/dir", ConnectFlags::empty()).fails();
     assert_eq!(err.code, VIR_ERR_INVALID_ARG, "{}", err.message);
     let err = conn.lookup_by_name("nope").fails();
     assert_eq!((err.code, err.domain), (VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU));

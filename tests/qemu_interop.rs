@@ -30,8 +30,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use virshim::abi::virDomainState::{self, *};
-use virshim::abi::{ConnectFlags, CreateFlags, DomainState, NoFlags, SaveRestoreFlags};
-use virshim::core::Connection;
+use virshim::abi::{CreateFlags, DomainState, NoFlags, SaveRestoreFlags};
 use virshim::drivers::qemu::image::SaveImage;
 use virshim::drivers::qemu::process::{Paths, Qemu};
 
@@ -301,14 +300,6 @@ impl Drop for Libvirt {
     }
 }
 
-fn open_virshim(root: &Path) -> Connection {
-    virshim::drivers::connect(
-        Some(&format!("qemu:///embed?root={}", root.display())),
-        ConnectFlags::empty(),
-    )
-    .unwrap()
-}
-
 fn attach(root: &Path) -> Qemu {
     let paths = Paths::in_dir(&root.join("run/qemu").join(NAME));
     Qemu::attach(&paths, secs(10)).unwrap().expect("QEMU runs")
@@ -359,7 +350,7 @@ fn libvirt_saves_virshim_restores(test: &str, was_running: bool) {
     let (_, parsed) = SaveImage::open(&copy).unwrap();
     assert_eq!(parsed.header.was_running, was_running);
 
-    let conn = open_virshim(&dirs.virshim);
+    let conn = open(&dirs.virshim);
     let t = Instant::now();
     conn.restore(&copy).unwrap();
     eprintln!("virshim restored in {:.2} s", t.elapsed().as_secs_f64());
@@ -414,7 +405,7 @@ fn virshim_saves_libvirt_restores(test: &str, was_running: bool) {
     let dirs = Dirs::new(test, &kernel);
     let _stragglers = Stragglers(dirs.base.clone());
 
-    let conn = open_virshim(&dirs.virshim);
+    let conn = open(&dirs.virshim);
     let dom = conn.create_xml(&dirs.xml(), CreateFlags::empty()).unwrap();
     let mut q = attach(&dirs.virshim);
     let pid = q.pid();

@@ -17,13 +17,8 @@ use common::*;
 use virshim::abi::virErrorDomain::*;
 use virshim::abi::virErrorNumber::*;
 use virshim::abi::{ConnectFlags, MemoryFlags};
-use virshim::core::{Connection, Domain};
+use virshim::core::Domain;
 use virshim::drivers::qemu::driver::MEMORY_PEEK_MAX;
-
-fn open(root: &Path, flags: ConnectFlags) -> Connection {
-    let uri = format!("qemu:///embed?root={}", root.display());
-    virshim::drivers::connect(Some(&uri), flags).unwrap()
-}
 
 fn peek_err(dom: &Domain, start: u64, size: usize, flags: MemoryFlags) -> virshim::Error {
     match dom.memory_peek(start, size, flags) {
@@ -65,7 +60,7 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
     };
     let root = scratch("peek");
     let _stragglers = Stragglers(root.clone());
-    let conn = open(&root, ConnectFlags::empty());
+    let conn = open(&root);
     let xml = format!(
         "<domain type='qemu'><name>peek</name>\
          <uuid>0b7f1c52-4a4e-4c55-9a3e-2f8f4d6c1a90</uuid>\
@@ -162,7 +157,7 @@ fn peeks_read_the_guest_memory_and_refuse_as_libvirt() {
     );
 
     // A read-only connection may not peek.
-    let ro = open(&root, ConnectFlags::RO);
+    let ro = connect(&embed_uri(&root), ConnectFlags::RO).unwrap();
     let err = peek_err(
         &ro.lookup_by_name("peek").unwrap(),
         0,

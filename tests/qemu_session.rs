@@ -16,7 +16,7 @@ use virshim::abi::{ConnectFlags, DomainState, ListDomainsFlags, NoFlags};
 use virshim::core::Connection;
 
 fn session() -> virshim::Result<Connection> {
-    virshim::drivers::connect(Some("qemu:///session"), ConnectFlags::empty())
+    connect("qemu:///session", ConnectFlags::empty())
 }
 
 #[test]

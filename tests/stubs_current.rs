@@ -10,8 +10,9 @@
 //!   `/usr/share/libvirt/api/libvirt-api.xml`; without it it is skipped with a note, unless
 //!   `CI=true`, where that is a failure.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,9 +25,7 @@ fn root() -> PathBuf {
 
 /// Runs gen-stubs.py with `args` into a fresh directory named `name`, and returns it.
 fn generate(name: &str, args: &[&str]) -> PathBuf {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = fs::remove_dir_all(&out);
-    fs::create_dir_all(&out).unwrap();
+    let out = common::scratch(name);
     let run = Command::new("python3")
         .arg(root().join("scripts/gen-stubs.py"))
         .args(args)
@@ -82,14 +81,9 @@ fn generated_stubs_are_current() {
 
 #[test]
 fn api_facts_are_current() {
-    if !Path::new(API_XML).exists() {
-        assert!(
-            env::var("CI").as_deref() != Ok("true"),
-            "{API_XML} is missing: install Debian's libvirt-dev (libvirt 9.0)"
-        );
-        eprintln!("skipped: {API_XML} is missing (install libvirt-dev to check data/)");
+    let Some(_) = common::require_file(API_XML, "libvirt-dev") else {
         return;
-    }
+    };
     let out = generate("facts_current", &["--refresh-data", API_XML]);
     let stale = stale(&out, &["data/libvirt-api.json"]);
     assert!(

@@ -4,12 +4,14 @@
 //! of the hand-written calls. Where libvirt 9.0 itself crashes, virshim must only not.
 //!
 //! Runs tests/null_objects.py on both libraries. Needs the built library (as
-//! tests/packaging.rs: skipped without one unless `VIRSHIM_REQUIRE_LIB` is set) and
+//! tests/packaging.rs: skipped without one unless `CI=true` or `VIRSHIM_REQUIRE_LIB` is set) and
 //! Debian's libvirt0 and libvirt-dev.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::env;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const SYSTEM_LIB: &str = "/usr/lib/x86_64-linux-gnu/libvirt.so.0";
@@ -17,26 +19,6 @@ const API_XML: &str = "/usr/share/libvirt/api/libvirt-api.xml";
 
 /// Function name -> what the call returned and the error it left, as JSON text.
 type Results = BTreeMap<String, String>;
-
-fn library() -> Option<PathBuf> {
-    let dir = env::var_os("VIRSHIM_LIBDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/virshim/lib"));
-    let lib = dir.join("libvirt.so.0");
-    if lib.exists() {
-        return Some(lib);
-    }
-    assert!(
-        env::var_os("VIRSHIM_REQUIRE_LIB").is_none(),
-        "no libvirt.so.0 in {}: run `make lib`",
-        dir.display()
-    );
-    eprintln!(
-        "skipped: no libvirt.so.0 in {} (run `make lib`)",
-        dir.display()
-    );
-    None
-}
 
 fn probe(lib: &Path) -> Results {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/null_objects.py");
@@ -64,7 +46,10 @@ fn probe(lib: &Path) -> Results {
 
 #[test]
 fn null_objects_fail_as_in_libvirt() {
-    let Some(ours) = library() else { return };
+    let Some(ours) = common::built_library() else {
+        return;
+    };
+    let ours = ours.join("libvirt.so.0");
     for needed in [SYSTEM_LIB, API_XML] {
         assert!(
             Path::new(needed).exists(),

@@ -4,10 +4,13 @@
 //! Every test opens its own `test:///default`; the default state is shared while any
 //! connection is open, so the tests run one at a time behind a lock.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+
+use common::{connect, TestDefault, TEST_DEFAULT};
 
 use virshim::abi::virDomainState::{VIR_DOMAIN_PAUSED, VIR_DOMAIN_RUNNING, VIR_DOMAIN_SHUTOFF};
 use virshim::abi::virErrorDomain::*;
@@ -16,71 +19,10 @@ use virshim::abi::{
     ConnectFlags, CreateFlags, DomainState, MemoryFlags, NoFlags, SaveImageXmlFlags,
     SaveRestoreFlags, XmlFlags,
 };
-use virshim::core::Connection;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A fresh default state and a scratch directory.
-struct Env {
-    conn: Connection,
-    dir: PathBuf,
-    _serial: MutexGuard<'static, ()>,
-}
-
-impl Env {
-    fn new(name: &str) -> Env {
-        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = std::env::temp_dir().join(format!("virshim-td-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conn =
-            virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty()).unwrap();
-        assert_eq!(
-            conn.lookup_by_name("test").unwrap().id(),
-            1,
-            "state left over"
-        );
-        Env {
-            conn,
-            dir,
-            _serial: serial,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn state(&self) -> virshim::abi::virDomainState {
-        self.conn
-            .lookup_by_name("test")
-            .unwrap()
-            .state(NoFlags::empty())
-            .map(DomainState::raw)
-            .unwrap()
-            .0
-    }
-
-    /// Saves `test` and returns the image path.
-    fn saved(&self) -> PathBuf {
-        let img = self.path("test.img");
-        self.conn
-            .lookup_by_name("test")
-            .unwrap()
-            .save(&img)
-            .unwrap();
-        img
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[test]
 fn save_inspect_edit_restore() {
-    let env = Env::new("cycle");
+    let env = TestDefault::new("cycle");
     let img = env.saved();
     assert_eq!(env.state(), VIR_DOMAIN_SHUTOFF);
     let xml = env
@@ -92,7 +34,7 @@ fn save_inspect_edit_restore() {
         .save_image_define_xml(&img, &edited, SaveRestoreFlags::empty())
         .unwrap();
     env.conn.restore(&img).unwrap();
-    let dom = env.conn.lookup_by_name("test").unwrap();
+    let dom = env.dom();
     assert_eq!(
         dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
         (VIR_DOMAIN_RUNNING, 3)
@@ -105,22 +47,22 @@ fn save_inspect_edit_restore() {
 
 #[test]
 fn paused_saves_restore_paused_and_flags_override() {
-    let env = Env::new("paused");
+    let env = TestDefault::new("paused");
     let img = env.path("p.img");
-    let dom = env.conn.lookup_by_name("test").unwrap();
+    let dom = env.dom();
     dom.save_flags(&img, None, SaveRestoreFlags::PAUSED)
         .unwrap();
     env.conn.restore(&img).unwrap();
     assert_eq!(env.state(), VIR_DOMAIN_PAUSED);
 
-    env.conn.lookup_by_name("test").unwrap().destroy().unwrap();
+    env.dom().destroy().unwrap();
     env.conn
         .restore_flags(&img, None, SaveRestoreFlags::RUNNING)
         .unwrap();
     assert_eq!(env.state(), VIR_DOMAIN_RUNNING);
 
     // Rewriting the recorded state in the image itself.
-    env.conn.lookup_by_name("test").unwrap().destroy().unwrap();
+    env.dom().destroy().unwrap();
     let xml = env
         .conn
         .save_image_xml_desc(&img, SaveImageXmlFlags::empty())
@@ -134,8 +76,8 @@ fn paused_saves_restore_paused_and_flags_override() {
 
 #[test]
 fn a_compatible_dxml_is_stored_and_an_incompatible_one_refused() {
-    let env = Env::new("dxml");
-    let dom = env.conn.lookup_by_name("test").unwrap();
+    let env = TestDefault::new("dxml");
+    let dom = env.dom();
     let xml = dom.xml_desc(XmlFlags::empty()).unwrap();
     let img = env.path("d.img");
     let moved = xml.replace("/guest/diskimage1", "/guest/moved");
@@ -181,8 +123,8 @@ fn a_compatible_dxml_is_stored_and_an_incompatible_one_refused() {
 
 #[test]
 fn an_incompatible_dxml_on_save_leaves_the_guest_running() {
-    let env = Env::new("savedxml");
-    let dom = env.conn.lookup_by_name("test").unwrap();
+    let env = TestDefault::new("savedxml");
+    let dom = env.dom();
     let xml = dom.xml_desc(XmlFlags::empty()).unwrap();
     let bigger = xml.replace(
         "<memory unit='KiB'>8388608</memory>",
@@ -199,7 +141,7 @@ fn an_incompatible_dxml_on_save_leaves_the_guest_running() {
 
 #[test]
 fn bad_images_fail_cleanly_and_stay_untouched() {
-    let env = Env::new("bad");
+    let env = TestDefault::new("bad");
     let good = std::fs::read(env.saved()).unwrap();
     let mut long_len = good.clone();
     long_len[15..19].copy_from_slice(&4000i32.to_ne_bytes());
@@ -261,7 +203,7 @@ fn bad_images_fail_cleanly_and_stay_untouched() {
 
 #[test]
 fn huge_and_malformed_xml_is_refused() {
-    let env = Env::new("hugexml");
+    let env = TestDefault::new("hugexml");
     let img = env.saved();
     let before = std::fs::read(&img).unwrap();
     let huge = format!(
@@ -311,10 +253,10 @@ fn huge_and_malformed_xml_is_refused() {
 
 #[test]
 fn paths_are_bytes_and_relative_paths_are_made_absolute() {
-    let env = Env::new("paths");
+    let env = TestDefault::new("paths");
     let name = OsStr::from_bytes(b"caf\xe9-\xff.img");
     let img = env.dir.join(name);
-    let dom = env.conn.lookup_by_name("test").unwrap();
+    let dom = env.dom();
     dom.save(&img).unwrap();
     assert!(img.exists());
     env.conn.restore(&img).unwrap();
@@ -323,11 +265,7 @@ fn paths_are_bytes_and_relative_paths_are_made_absolute() {
     let relative = Path::new("..")
         .join(cwd.file_name().unwrap())
         .join(format!("rel-{}.img", std::process::id()));
-    env.conn
-        .lookup_by_name("test")
-        .unwrap()
-        .save(&relative)
-        .unwrap();
+    env.dom().save(&relative).unwrap();
     assert!(cwd.join(relative.file_name().unwrap()).exists());
     env.conn.restore(&relative).unwrap();
     std::fs::remove_file(cwd.join(relative.file_name().unwrap())).unwrap();
@@ -335,8 +273,8 @@ fn paths_are_bytes_and_relative_paths_are_made_absolute() {
 
 #[test]
 fn saving_where_nothing_can_be_written_keeps_the_guest() {
-    let env = Env::new("unwritable");
-    let dom = env.conn.lookup_by_name("test").unwrap();
+    let env = TestDefault::new("unwritable");
+    let dom = env.dom();
     for target in [
         env.dir.join("missing/dir/x.img"),
         env.dir.clone(),
@@ -354,9 +292,9 @@ fn saving_where_nothing_can_be_written_keeps_the_guest() {
 
 #[test]
 fn read_only_connections_cannot_save_or_restore() {
-    let env = Env::new("ro");
+    let env = TestDefault::new("ro");
     let img = env.saved();
-    let ro = virshim::drivers::connect(Some("test:///default"), ConnectFlags::RO).unwrap();
+    let ro = connect(TEST_DEFAULT, ConnectFlags::RO).unwrap();
     for err in [
         ro.restore(&img).unwrap_err(),
         ro.save_image_xml_desc(&img, SaveImageXmlFlags::empty())
@@ -374,13 +312,8 @@ fn read_only_connections_cannot_save_or_restore() {
 
 #[test]
 fn concurrent_cycles_on_one_connection_stay_consistent() {
-    let env = Env::new("threads");
-    let xml = env
-        .conn
-        .lookup_by_name("test")
-        .unwrap()
-        .xml_desc(XmlFlags::empty())
-        .unwrap();
+    let env = TestDefault::new("threads");
+    let xml = env.dom().xml_desc(XmlFlags::empty()).unwrap();
     std::thread::scope(|s| {
         for t in 0..4 {
             let (conn, dir, xml) = (env.conn.clone(), env.dir.clone(), xml.clone());
@@ -409,8 +342,8 @@ fn concurrent_cycles_on_one_connection_stay_consistent() {
 
 #[test]
 fn memory_peeks_answer_as_libvirts_test_driver() {
-    let env = Env::new("peek");
-    let dom = env.conn.lookup_by_name("test").unwrap();
+    let env = TestDefault::new("peek");
+    let dom = env.dom();
     // Byte i is the low byte of start + i.
     let bytes = dom.memory_peek(0x12f0, 300, MemoryFlags::VIRTUAL).unwrap();
     assert!(bytes
@@ -441,7 +374,7 @@ fn memory_peeks_answer_as_libvirts_test_driver() {
         err.message,
         "unsupported flags (0x4) in function testDomainMemoryPeek"
     );
-    let ro = virshim::drivers::connect(Some("test:///default"), ConnectFlags::RO).unwrap();
+    let ro = connect(TEST_DEFAULT, ConnectFlags::RO).unwrap();
     let err = ro
         .lookup_by_name("test")
         .unwrap()

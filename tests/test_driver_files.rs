@@ -10,60 +10,25 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
-use common::{listing, serial, skip, Mount};
+use common::{listing, skip, Mount, TestDefault};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use virshim::abi::virDomainState::{VIR_DOMAIN_RUNNING, VIR_DOMAIN_SHUTOFF};
 use virshim::abi::virErrorDomain::VIR_FROM_TEST;
 use virshim::abi::virErrorNumber::VIR_ERR_SYSTEM_ERROR;
-use virshim::abi::{ConnectFlags, DomainState, NoFlags, SaveImageXmlFlags, SaveRestoreFlags};
-use virshim::core::{Connection, Domain};
+use virshim::abi::{SaveImageXmlFlags, SaveRestoreFlags};
 
-/// A fresh default state and a scratch directory, one test at a time.
-struct Env {
-    conn: Connection,
-    dir: PathBuf,
-    _serial: MutexGuard<'static, ()>,
-}
-
-impl Env {
-    fn new(name: &str) -> Env {
-        let serial = serial();
-        let dir = std::env::temp_dir().join(format!("virshim-tdf-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Env {
-            conn: virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty())
-                .unwrap(),
-            dir,
-            _serial: serial,
-        }
+/// A character device `major:minor` of our own in `env`'s directory; `None` (skip) without
+/// root.
+fn device(env: &TestDefault, name: &str, major: u64, minor: u64) -> Option<PathBuf> {
+    let path = env.path(name);
+    let mode = Mode::from_bits_truncate(0o666);
+    if mknod(&path, SFlag::S_IFCHR, mode, makedev(major, minor)).is_err() {
+        skip("cannot make device nodes (needs root)");
+        return None;
     }
-
-    fn dom(&self) -> Domain {
-        self.conn.lookup_by_name("test").unwrap()
-    }
-
-    fn state(&self) -> virshim::abi::virDomainState {
-        self.dom()
-            .state(NoFlags::empty())
-            .map(DomainState::raw)
-            .unwrap()
-            .0
-    }
-
-    /// A character device `major:minor` of our own; `None` (skip) without root.
-    fn device(&self, name: &str, major: u64, minor: u64) -> Option<PathBuf> {
-        let path = self.dir.join(name);
-        let mode = Mode::from_bits_truncate(0o666);
-        if mknod(&path, SFlag::S_IFCHR, mode, makedev(major, minor)).is_err() {
-            skip("cannot make device nodes (needs root)");
-            return None;
-        }
-        Some(path)
-    }
+    Some(path)
 }
 
 /// The device's identity: kind and number.
@@ -74,8 +39,8 @@ fn device_id(path: &Path) -> (bool, u64) {
 
 #[test]
 fn a_save_into_a_null_device_succeeds_and_keeps_the_node() {
-    let env = Env::new("null");
-    let Some(null) = env.device("null", 1, 3) else {
+    let env = TestDefault::new("null");
+    let Some(null) = device(&env, "null", 1, 3) else {
         return;
     };
     let before = device_id(&null);
@@ -86,8 +51,8 @@ fn a_save_into_a_null_device_succeeds_and_keeps_the_node() {
 
 #[test]
 fn a_failed_save_into_a_full_device_keeps_the_node_and_the_guest() {
-    let env = Env::new("full");
-    let Some(full) = env.device("full", 1, 7) else {
+    let env = TestDefault::new("full");
+    let Some(full) = device(&env, "full", 1, 7) else {
         return;
     };
     let before = device_id(&full);
@@ -110,7 +75,7 @@ fn a_failed_save_into_a_full_device_keeps_the_node_and_the_guest() {
 
 #[test]
 fn a_fifo_without_a_reader_fails_at_once_and_one_with_a_reader_gets_the_image() {
-    let env = Env::new("fifo");
+    let env = TestDefault::new("fifo");
     let fifo = env.dir.join("fifo");
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
     let started = Instant::now();
@@ -167,7 +132,7 @@ fn a_fifo_without_a_reader_fails_at_once_and_one_with_a_reader_gets_the_image() 
 
 #[test]
 fn a_directory_or_an_empty_path_fails_as_in_libvirt() {
-    let env = Env::new("dir");
+    let env = TestDefault::new("dir");
     let err = env.dom().save(&env.dir).unwrap_err();
     assert_eq!(err.code, VIR_ERR_SYSTEM_ERROR);
     assert_eq!(
@@ -188,7 +153,7 @@ fn a_directory_or_an_empty_path_fails_as_in_libvirt() {
 
 #[test]
 fn a_save_replaces_a_file_through_its_link_keeping_its_mode() {
-    let env = Env::new("link");
+    let env = TestDefault::new("link");
     let real = env.dir.join("real.img");
     fs::write(&real, b"previous").unwrap();
     fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
@@ -203,7 +168,7 @@ fn a_save_replaces_a_file_through_its_link_keeping_its_mode() {
 
 #[test]
 fn on_a_full_filesystem_the_old_image_stays_whole() {
-    let env = Env::new("tmpfs");
+    let env = TestDefault::new("tmpfs");
     let mnt = env.dir.join("mnt");
     // Room for the old image and little more.
     let Some(_mount) = Mount::new("tmpfs", &mnt, "size=16k") else {
@@ -249,7 +214,7 @@ fn on_a_full_filesystem_the_old_image_stays_whole() {
 
 #[test]
 fn temporary_files_of_killed_callers_go_with_the_next_save() {
-    let env = Env::new("stale");
+    let env = TestDefault::new("stale");
     let stale = env.dir.join(".virshim-save-0123456789abcdef.part");
     fs::write(&stale, b"left by a caller killed mid-save").unwrap();
     env.dom().save(&env.dir.join("test.img")).unwrap();

@@ -8,13 +8,15 @@
 //! UUID or ID twice; at the end, listings, lookups and states agree. A watchdog fails the
 //! test if the threads do not finish in time (a deadlock).
 
+mod common;
 mod stress;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{connect, scratch, serial, TEST_DEFAULT};
 use stress::model::{error_domain, Op, Own, Rng, Run};
 use virshim::abi::virDomainState::*;
 use virshim::abi::virErrorNumber::*;
@@ -31,9 +33,6 @@ const OWN: usize = 4;
 const SHARED: usize = 2;
 /// Far above a run's time (a few seconds in a debug build): only a stuck thread hits it.
 const WATCHDOG: Duration = Duration::from_secs(240);
-
-/// The default state is shared by every connection of the process: one run at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A domain the threads call on.
 #[derive(Clone)]
@@ -265,8 +264,7 @@ impl Worker {
 
     /// A connection opened and closed while the others stay open: it sees the same state.
     fn reopened(&mut self) {
-        let conn =
-            virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty()).unwrap();
+        let conn = connect(TEST_DEFAULT, ConnectFlags::empty()).unwrap();
         for (target, model) in &self.own {
             assert_eq!(conn.lookup_by_name(&target.name).is_ok(), model.exists());
         }
@@ -343,11 +341,10 @@ fn assert_consistent(conn: &Connection) {
 
 /// The run tagged `tag`: threads on one shared connection, or on one connection each.
 fn stress(tag: u8, one_connection: bool) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("thread-stress-{tag}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let main = virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty()).unwrap();
+    // The default state is shared by every connection of the process: one run at a time.
+    let _serial = serial();
+    let dir = scratch(&format!("run-{tag}"));
+    let main = connect(TEST_DEFAULT, ConnectFlags::empty()).unwrap();
     for k in 0..SHARED {
         main.define_xml(&Target::new(tag, None, k, 0, &dir).xml)
             .unwrap();
@@ -359,7 +356,7 @@ fn stress(tag: u8, one_connection: bool) {
             let conn = if one_connection {
                 main.clone()
             } else {
-                virshim::drivers::connect(Some("test:///default"), ConnectFlags::empty()).unwrap()
+                connect(TEST_DEFAULT, ConnectFlags::empty()).unwrap()
             };
             let mut worker = Worker {
                 conn,

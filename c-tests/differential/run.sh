@@ -17,7 +17,8 @@
 # scenario.c is built once against the system headers (pkg-config libvirt) and linked
 # against the system libvirt.so.0; the virshim run only changes LD_LIBRARY_PATH.
 #
-# Comparison, step by step (a step is its "S### name ..." line plus its indented lines):
+# Comparison, step by step (a step is its "name ..." line plus its indented lines; steps are
+# matched by name, and a name used twice in a trace is an error):
 #   - virshim's trace is compared with expected.txt, and a fresh run of the system libvirt
 #     is compared with expected.txt as well (a difference there is "reference drift":
 #     expected.txt is stale or this machine's libvirt differs; re-record with --record);
@@ -180,23 +181,29 @@ describe_rc() { # rc
     fi
 }
 
-# split TRACE DIR: one file per step (S###, plus PRE for anything before the first step
-# and END for the final line); DIR/.order lists them in order.
+# split TRACE DIR: one file per step, named for the step (the record's first word; the
+# final "END" line is one too), plus PRE for indented lines before the first record;
+# DIR/.order lists them in order.  A name seen twice is an error: records are keyed by name.
 split_trace() {
     local trace=$1 dir=$2
     mkdir -p "$dir"
     awk -v dir="$dir" '
-        /^S[0-9]+ / { if (f != "") close(f); f = dir "/" $1; print $1; print > f; next }
-        /^END / { if (f != "") close(f); f = dir "/END"; print "END"; print > f; next }
+        /^[^ ]/ {
+            if (seen[$1]++) { print "duplicate step name " $1 > "/dev/stderr"; bad = 1 }
+            if (f != "") close(f); f = dir "/" $1; print $1; print > f; next
+        }
         { if (f == "") { f = dir "/PRE"; print "PRE" } print > f }
-    ' "$trace" >"$dir/.order"
+        END { exit bad }
+    ' "$trace" >"$dir/.order" || die "$trace: a step name is used twice (records are keyed by step name)"
 }
+
+steps_in() { grep -c -v -e '^ ' -e '^END ' "$1"; } # trace -> how many records
 
 header_of() { head -n 1 "$1" 2>/dev/null; }
 
 status_of() { # header -> OK / FAIL / INFO / ?
     local h=$1
-    if [[ $h =~ ^S[0-9]+\ [^\ ]+((\ \[[^]]*\])*)\ (OK|FAIL|INFO)(\ |$) ]]; then
+    if [[ $h =~ ^[^\ ]+((\ \[[^]]*\])*)\ (OK|FAIL|INFO)(\ |$) ]]; then
         echo "${BASH_REMATCH[3]}"
     else
         echo "?"
@@ -205,7 +212,7 @@ status_of() { # header -> OK / FAIL / INFO / ?
 
 tags_of() { # header -> " [a] [b]"
     local h=$1
-    if [[ $h =~ ^S[0-9]+\ [^\ ]+((\ \[[^]]*\])*)\ (OK|FAIL|INFO)(\ |$) ]]; then
+    if [[ $h =~ ^[^\ ]+((\ \[[^]]*\])*)\ (OK|FAIL|INFO)(\ |$) ]]; then
         echo "${BASH_REMATCH[1]}"
     fi
 }
@@ -239,7 +246,7 @@ if [[ $mode == record ]]; then
         cmp -s "$work/ref1.out" "$work/refvg.out" || die "the trace under valgrind differs"
     fi
     cp "$work/ref1.out" "$expected"
-    echo "recorded $expected: $(grep -c '^S[0-9]' "$expected") steps (two runs identical)"
+    echo "recorded $expected: $(steps_in "$expected") steps (two runs identical)"
     exit 0
 fi
 
@@ -312,7 +319,7 @@ if ((drift)); then
 fi
 
 if [[ $mode == reference ]]; then
-    echo "reference: $(grep -c '^S[0-9]' "$expected") steps, $drift drifted, $env_drift [env] notes"
+    echo "reference: $(steps_in "$expected") steps, $drift drifted, $env_drift [env] notes"
     ((failures == 0)) && echo "${green}PASS${off}" || echo "${red}FAIL${off}"
     ((failures == 0))
     exit

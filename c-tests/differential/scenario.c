@@ -7,8 +7,12 @@
  *
  * Output format (stdout), one record per step:
  *
- *   S### <name> [tags] <STATUS> <label>=<value> <outcome> ...
+ *   <name> [tags] <STATUS> <label>=<value> <outcome> ...
  *     <continuation lines, two leading spaces>
+ *
+ * A record is keyed by its step name (no sequence number, so inserting a step leaves the
+ * other records as they were): a name used twice stops the program ("FATAL duplicate
+ * step name").  The last line, "END steps=N", counts the steps.
  *
  * STATUS is OK or FAIL for the primary call of the step (the first result recorded),
  * INFO for steps that only report.  For every recorded call:
@@ -273,8 +277,11 @@ static char line_buf[LINE_MAX_LEN];
 static size_t line_len;
 static char cont_buf[CONT_MAX_LEN];
 static size_t cont_len;
-static int step_no;
+static int step_no;               /* steps begun: the END line's count */
 static char step_name[128];
+/* Every name used so far: a record is keyed by its step name, so a name may be used once. */
+#define STEPS_MAX 1024
+static char *step_names[STEPS_MAX];
 static char step_tags[128];
 static int step_status;          /* -1: nothing recorded yet, 0: OK, 1: FAIL */
 static int step_norm_strerror;   /* set when a message was normalized */
@@ -498,7 +505,16 @@ S(const char *name, const char *tags, int opts)
     cont_len = 0;
     line_buf[0] = '\0';
     cont_buf[0] = '\0';
-    step_no++;
+    for (int i = 0; i < step_no; i++)
+        if (strcmp(step_names[i], name) == 0) {
+            printf("FATAL duplicate step name %s\n", name);
+            exit(2);
+        }
+    if (step_no == STEPS_MAX) {
+        printf("FATAL more than %d steps\n", STEPS_MAX);
+        exit(2);
+    }
+    step_names[step_no++] = strdup(name);
     snprintf(step_name, sizeof(step_name), "%s", name);
     snprintf(step_tags, sizeof(step_tags), "%s", tags ? tags : "");
     step_status = -1;
@@ -685,7 +701,7 @@ E(void)
         snprintf(tags, sizeof(tags), " %s", step_tags);
     if (step_norm_strerror)
         strncat(tags, " [norm:strerror]", sizeof(tags) - strlen(tags) - 1);
-    printf("S%03d %s%s %s%s\n", step_no, step_name, tags, status, line_buf);
+    printf("%s%s %s%s\n", step_name, tags, status, line_buf);
     fputs(cont_buf, stdout);
     if (err) {
         char *save = NULL;
@@ -1081,6 +1097,8 @@ main(void)
     close(saved_stderr);
     close(stderr_cap_fd);
     rm_rf(tmpdir);
+    for (int i = 0; i < step_no; i++)
+        free(step_names[i]);
     return 0;
 }
 

@@ -96,7 +96,7 @@ fn differs(message: String) -> Error {
     super::report::unsupported(message)
 }
 
-/// libvirt's usual wording: "Target <what> <new> does not match source <old>".
+/// libvirt's usual wording: `Target <what> <new> does not match source <old>`.
 fn same<T: PartialEq + std::fmt::Display + ?Sized>(what: &str, src: &T, dst: &T) -> Result<()> {
     if src == dst {
         return Ok(());

@@ -92,7 +92,7 @@ fn unit_bytes(unit: &str) -> Result<u64> {
 
 /// A size read from an element's text and `unit` attribute, in KiB rounded up, as
 /// libvirt's `virDomainParseMemory` reads it. None when the element is absent or empty.
-/// `xpath` names the element in messages ("./memory[1]").
+/// `xpath` names the element in messages (`./memory[1]`).
 pub fn parse_kib(text: Option<&str>, unit: Option<&str>, xpath: &str) -> Result<Option<u64>> {
     let Some(text) = text.filter(|t| !t.is_empty()) else {
         return Ok(None);

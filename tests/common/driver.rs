@@ -9,7 +9,7 @@ use virshim::abi::{ConnectFlags, MemoryFlags};
 use virshim::core::{Connection, Domain};
 use virshim::drivers::qemu::process::{Paths, Qemu};
 
-use super::{scratch, secs, serial, wait_filled, Status, Stragglers, STATUS};
+use super::{connect, embed_uri, scratch, secs, serial, wait_filled, Status, Stragglers, STATUS};
 
 /// The error of a call that must fail (domains and connections are not `Debug`).
 pub trait Fails {
@@ -34,12 +34,9 @@ pub fn setup(test: &str) -> (MutexGuard<'static, ()>, Stragglers, PathBuf) {
     (serial, Stragglers(root.clone()), root)
 }
 
+/// A connection to the QEMU driver rooted at `root`.
 pub fn open(root: &Path) -> Connection {
-    virshim::drivers::connect(
-        Some(&format!("qemu:///embed?root={}", root.display())),
-        ConnectFlags::empty(),
-    )
-    .unwrap()
+    connect(&embed_uri(root), ConnectFlags::empty()).unwrap()
 }
 
 pub fn guest_xml(name: &str, uuid: &str, kernel: &Path) -> String {

@@ -1,8 +1,12 @@
-//! Helpers shared by the tests that run real QEMU guests: finding the tools, building the
-//! test guest of `tests/guest/guest.asm`, starting it, reading its memory and status.
+//! Helpers shared by the Rust integration tests: opening connections and the
+//! `test:///default` fixture (`connect`); for the tests that run real QEMU guests, finding
+//! the tools, building the test guest of `tests/guest/guest.asm`, starting it, reading its
+//! memory and status.
 //!
-//! The tests need `qemu-system-x86_64` and `nasm` (Debian: `qemu-system-x86 nasm`).
-//! Without them they skip with a note, except under `CI=true`, where they fail.
+//! Whatever a test needs from the machine (QEMU and `nasm`, Debian: `qemu-system-x86 nasm`;
+//! libvirt's files; root; the built library) it asks for through [`skip`] and the
+//! `require*` helpers: without it the test skips with a note, except under `CI=true`,
+//! where it fails.
 
 // Each test crate uses its own part of these helpers.
 #![allow(dead_code)]
@@ -18,9 +22,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use virshim::drivers::qemu::process::{Paths, Qemu};
 
+mod connect;
 mod driver;
 mod faults;
 // Each test crate uses its own part of these.
+#[allow(unused_imports)]
+pub use connect::*;
 #[allow(unused_imports)]
 pub use driver::*;
 #[allow(unused_imports)]
@@ -295,4 +302,23 @@ pub fn require_file(path: &str, package: &str) -> Option<PathBuf> {
         ));
         None
     }
+}
+
+/// The directory of virshim's built `libvirt.so.0` (`VIRSHIM_LIBDIR`, default
+/// `target/virshim/lib`); `None` (with a note) if there is none, a failure under `CI=true`
+/// or with `VIRSHIM_REQUIRE_LIB` set (as `make test` sets it).
+pub fn built_library() -> Option<PathBuf> {
+    let dir = std::env::var_os("VIRSHIM_LIBDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/virshim/lib"));
+    if dir.join("libvirt.so.0").exists() {
+        return Some(dir);
+    }
+    let why = format!("no libvirt.so.0 in {} (run `make lib`)", dir.display());
+    assert!(
+        std::env::var_os("VIRSHIM_REQUIRE_LIB").is_none(),
+        "{why}: required with VIRSHIM_REQUIRE_LIB set"
+    );
+    skip(&why);
+    None
 }
