@@ -1,4 +1,4 @@
-//! The two ways an entry point is written: [`ffi_fn!`] for the functions virshim
+//! The two ways an entry point is written: `ffi_fn!` for the functions virshim
 //! implements, `stub!` (in `unsupported`) for the generated ones it does not.
 //!
 //! Both declare the whole C function, `#[no_mangle] pub unsafe extern "C"`, from a

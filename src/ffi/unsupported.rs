@@ -1,16 +1,16 @@
 //! What a libvirt function that virshim does not implement does: the checks libvirt's
 //! public layer makes on the objects it is given, then `VIR_ERR_NO_SUPPORT`, as libvirt
 //! reports a call its driver lacks ("this function is not supported by the connection
-//! driver: virXxx"). The generated `stubs.rs` is written in these terms.
+//! driver: virXxx"). The generated stubs are written in these terms.
 //!
 //! Connections and domains are checked against the registry of live handles, as by the
 //! implemented calls. Of the other object types (networks, streams, snapshots, ...)
 //! virshim hands out none, so no pointer names a live one: as the object a call is made
-//! on, any pointer gets libvirt's "invalid <object> pointer" error. As a further argument
+//! on, any pointer gets libvirt's "invalid `<object>` pointer" error. As a further argument
 //! (the stream of `virDomainScreenshot`, ...), NULL gets that error as in libvirt, and any
 //! other pointer is left alone, never read, and the call fails as unsupported.
 //!
-//! The generated `generated/stubs.rs` declares each such function in one line of [`stub!`].
+//! The generated `generated/stubs.rs` declares each such function in one line of `stub!`.
 
 use super::call::{entry, Call};
 use super::handles::{CONNECTIONS, DOMAINS};
