@@ -1697,6 +1697,27 @@ scenario(void)
     }
     E();
 
+    /* virDomainGetHostname: the test driver makes one up; read-only is denied. */
+    S("dom.getHostname", NULL, 0);
+    {
+        char *h = virDomainGetHostname(dt, 0);
+        RSTR("virDomainGetHostname", h);
+        free(h);
+    }
+    E();
+
+    S("dom.getHostname.bad_flags", NULL, 0);
+    RSTR("virDomainGetHostname", virDomainGetHostname(dt, VIR_DOMAIN_GET_HOSTNAME_LEASE));
+    E();
+
+    S("dom.getHostname.readonly", NULL, 0);
+    RSTR("virDomainGetHostname", virDomainGetHostname(dt_ro, 0));
+    E();
+
+    S("dom.getHostname.NULL_dom", NULL, 0);
+    RSTR("virDomainGetHostname", virDomainGetHostname(NULL, 0));
+    E();
+
     S("dom.getState", NULL, 0);
     show_state("virDomainGetState", dt);
     E();
