@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use super::cstr;
 use super::error::{raise, reset_last};
-use super::handles::{CONNECTIONS, DOMAINS};
+use super::handles::{Object, CONNECTIONS};
 use super::types::{virConnect, virConnectPtr, virDomain, virDomainPtr};
-use crate::abi::virErrorDomain::{self, VIR_FROM_DOM, VIR_FROM_DOMAIN};
-use crate::abi::virErrorNumber::{VIR_ERR_INVALID_CONN, VIR_ERR_INVALID_DOMAIN};
+use crate::abi::virErrorDomain::{self, VIR_FROM_DOMAIN};
+use crate::abi::virErrorNumber::VIR_ERR_INVALID_CONN;
 use crate::{Error, Result};
 
 /// One call of a public function: its name, for messages, and the connection it
@@ -44,13 +44,20 @@ impl Call {
         Ok(conn)
     }
 
+    /// The live object `ptr` names, or libvirt's "invalid ... pointer" error for its kind;
+    /// its connection is the one the call reports to.
+    pub fn object<T: Object>(&mut self, ptr: *mut T) -> Result<Arc<T>> {
+        let (code, domain) = T::INVALID;
+        let obj = T::registry()
+            .get(ptr)
+            .ok_or_else(|| Error::new(code, domain, self.api))?;
+        self.conn = Some(Arc::clone(obj.conn()));
+        Ok(obj)
+    }
+
     /// The live domain handle `ptr` names, or libvirt's "invalid domain pointer" error.
     pub fn domain(&mut self, ptr: virDomainPtr) -> Result<Arc<virDomain>> {
-        let dom = DOMAINS
-            .get(ptr)
-            .ok_or_else(|| Error::new(VIR_ERR_INVALID_DOMAIN, VIR_FROM_DOM, self.api))?;
-        self.conn = Some(Arc::clone(&dom.conn));
-        Ok(dom)
+        self.object(ptr)
     }
 
     /// A required string argument: "`name` in `api` must not be NULL" when absent.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::call::Call;
 use super::cstr;
-use super::handles::{Released, CONNECTIONS, DOMAINS};
+use super::handles::{self, DOMAINS};
 use super::types::{
     virConnect, virConnectPtr, virDomain, virDomainInfoPtr, virDomainPtr, VIR_UUID_BUFLEN,
     VIR_UUID_STRING_BUFLEN,
@@ -22,8 +22,7 @@ use crate::Result;
 pub(super) fn new_handle(conn: &Arc<virConnect>, dom: Domain) -> Result<virDomainPtr> {
     let name = CString::new(dom.name())
         .map_err(|_| crate::Error::internal("domain name contains a NUL byte"))?;
-    CONNECTIONS.add_ref(Arc::as_ptr(conn).cast_mut());
-    Ok(DOMAINS.insert(virDomain {
+    Ok(handles::adopt(virDomain {
         dom,
         conn: Arc::clone(conn),
         name,
@@ -175,9 +174,7 @@ ffi_fn! {
     /// bad handle.
     fn virDomainFree(domain: virDomainPtr) -> c_int = -1; |call| {
         call.domain(domain)?;
-        if let Some(Released::Gone(handle)) = DOMAINS.release(domain) {
-            CONNECTIONS.release(Arc::as_ptr(&handle.conn).cast_mut());
-        }
+        handles::release(domain);
         Ok(0)
     }
 }

@@ -1,10 +1,61 @@
-//! The handles C holds: connections and domains, reference counted as libvirt's objects
-//! are, and known by address so that a pointer C passes back is checked before use.
+//! The handles C holds: connections and the objects that belong to one (domains, and
+//! whatever kind comes next), reference counted as libvirt's objects are, and known by
+//! address so that a pointer C passes back is checked before use.
+//!
+//! A new kind of object is a type in `types`, a [`Registry`] here and an [`Object`]
+//! implementation: `Call::object` then checks its pointers, and [`adopt`], `add_ref` and
+//! [`release`] give it libvirt's life cycle (`virXxxRef`, `virXxxFree`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::types::{virConnect, virDomain};
+use crate::abi::virErrorDomain::{self, VIR_FROM_DOM};
+use crate::abi::virErrorNumber::{self, VIR_ERR_INVALID_DOMAIN};
+
+/// A kind of object C holds that belongs to a connection, and keeps a C reference on it.
+pub(super) trait Object: Sized + 'static {
+    /// libvirt's code and domain for a pointer that names no live object of this kind
+    /// ("invalid domain pointer in virDomainGetName").
+    const INVALID: (virErrorNumber, virErrorDomain);
+
+    /// Where the live objects of this kind are kept.
+    fn registry() -> &'static Registry<Self>;
+
+    /// The connection the object belongs to.
+    fn conn(&self) -> &Arc<virConnect>;
+}
+
+impl Object for virDomain {
+    const INVALID: (virErrorNumber, virErrorDomain) = (VIR_ERR_INVALID_DOMAIN, VIR_FROM_DOM);
+
+    fn registry() -> &'static Registry<Self> {
+        &DOMAINS
+    }
+
+    fn conn(&self) -> &Arc<virConnect> {
+        &self.conn
+    }
+}
+
+/// Hands `obj` to C with one reference; it holds a reference on its connection.
+pub(super) fn adopt<T: Object>(obj: T) -> *mut T {
+    CONNECTIONS.add_ref(Arc::as_ptr(obj.conn()).cast_mut());
+    T::registry().insert(obj)
+}
+
+/// Drops one C reference to `ptr`; the last one lets go of the object and of its hold
+/// on the connection. False if `ptr` names no live object.
+pub(super) fn release<T: Object>(ptr: *mut T) -> bool {
+    match T::registry().release(ptr) {
+        None => false,
+        Some(Released::Kept) => true,
+        Some(Released::Gone(obj)) => {
+            CONNECTIONS.release(Arc::as_ptr(obj.conn()).cast_mut());
+            true
+        }
+    }
+}
 
 /// The live objects of one kind, by address, with their C reference counts.
 pub(super) struct Registry<T> {

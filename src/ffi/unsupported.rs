@@ -13,8 +13,8 @@
 //! The generated `generated/stubs.rs` declares each such function in one line of `stub!`.
 
 use super::call::{entry, Call};
-use super::handles::{CONNECTIONS, DOMAINS};
-use super::types::{virConnectPtr, virDomainPtr};
+use super::handles::{Object, CONNECTIONS};
+use super::types::{virConnectPtr, virDomain, virDomainPtr};
 use crate::abi::virErrorDomain::{self, *};
 use crate::abi::virErrorNumber::{self, *};
 use crate::{Error, Result};
@@ -162,9 +162,10 @@ impl Call {
 
     /// A further domain, which must be live.
     pub fn other_domain(&self, ptr: virDomainPtr) -> Result<()> {
-        match DOMAINS.get(ptr) {
+        let (code, domain) = virDomain::INVALID;
+        match virDomain::registry().get(ptr) {
             Some(_) => Ok(()),
-            None => Err(Error::new(VIR_ERR_INVALID_DOMAIN, VIR_FROM_DOM, self.api())),
+            None => Err(Error::new(code, domain, self.api())),
         }
     }
 
