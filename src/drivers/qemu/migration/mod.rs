@@ -22,8 +22,8 @@
 //! # Restore ([`restore_image`])
 //! QEMU (started with `-S -incoming defer`) reads the stream from a socket that a
 //! [`Pump`](pump::Pump) of ours fills from the image in large sequential reads, with
-//! `O_DIRECT` when bypassing the cache. QEMU reading a cold image itself, in small reads, was slow and
-//! erratic (lab notes); from a warm page cache the socket costs little.
+//! `O_DIRECT` when bypassing the cache. QEMU reading a cold image itself, in small reads,
+//! was slow and erratic (lab notes); from a warm page cache the socket costs little.
 //!
 //! # Why a socket pair, not a pipe
 //! A pipe's reader and writer copy under one lock, so QEMU's copy in and ours out take
