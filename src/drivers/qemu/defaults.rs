@@ -93,7 +93,7 @@ pub struct Runtime {
     /// all of the guest's memory.
     pub balloon_kib: Option<u64>,
     /// The CPU features QEMU enabled (`require`) or left out (`disable`) against libvirt's
-    /// definition of the model, as (policy, name): [`TCG_QEMU64_FEATURES`] under TCG.
+    /// definition of the model, as (policy, name): `TCG_QEMU64_FEATURES` under TCG.
     pub cpu_features: Vec<(String, String)>,
 }
 
@@ -116,7 +116,7 @@ impl Runtime {
 /// balloon's size, the CPU as QEMU made it, device aliases, disk source indexes and
 /// backing stores, pty paths.
 ///
-/// The machine is the one [`super::command`] builds from `def`; nothing here changes it.
+/// The machine is the one `command` builds from `def`; nothing here changes it.
 pub fn live(def: &DomainDef, runtime: &Runtime) -> DomainDef {
     let mut live = def.clone();
     let memory = def.max_memory_kib().div_ceil(1024) * 1024;

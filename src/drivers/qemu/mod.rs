@@ -11,21 +11,24 @@
 //!   `support` refuses what virshim cannot run.
 //! - `command`: the QEMU command line libvirt 9.0 uses for a definition.
 
-pub mod command;
-pub mod defaults;
-pub mod direct_io;
-pub mod driver;
+pub(crate) mod command;
+pub(crate) mod defaults;
+pub(crate) mod direct_io;
+pub(crate) mod driver;
 pub mod image;
 mod job;
-pub mod migration;
-pub mod process;
-pub mod qmp;
-mod support;
-
-pub mod root;
+pub(crate) mod migration;
+pub(crate) mod process;
+pub(crate) mod qmp;
+pub(crate) mod root;
 mod state;
+mod support;
+pub mod testing;
 #[cfg(test)]
 mod tests;
+
+pub use driver::QemuDriver;
+pub use root::Root;
 
 use std::sync::Arc;
 
@@ -46,6 +49,6 @@ pub const SCHEME: Scheme = Scheme {
 fn open_uri(uri: &Url, flags: ConnectFlags) -> Result<Arc<dyn Driver>> {
     let known = ConnectFlags::RO | ConnectFlags::NO_ALIASES;
     Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuConnectOpen")?;
-    let root = root::Root::from_uri(uri)?;
-    Ok(Arc::new(driver::QemuDriver::new(root)?))
+    let root = Root::from_uri(uri)?;
+    Ok(Arc::new(QemuDriver::new(root)?))
 }

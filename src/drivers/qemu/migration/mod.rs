@@ -11,17 +11,17 @@
 //! it, so a save is as fast as the disk is kept busy from the first byte (lab notes:
 //! one `fsync` at the end takes 1.5 times as long as the two ways below):
 //! - plain: QEMU writes the stream into the file itself, after the data section, while
-//!   a thread of ours ([`WriteBehind`](write_behind::WriteBehind)) starts writeback every
+//!   a thread of ours ([`WriteBehind`]) starts writeback every
 //!   [`WRITE_BEHIND`] bytes;
 //! - bypass cache: QEMU writes into a stream socket, and two threads of ours
-//!   ([`Pump`](pump::Pump)) move the bytes through aligned buffers into the file with
+//!   ([`Pump`]) move the bytes through aligned buffers into the file with
 //!   `O_DIRECT` (one drains the socket while the other writes the disk). The first buffer
 //!   starts with the header and data section, so that every direct write is aligned from
 //!   offset 0 although the stream starts at 92 + data length, as in libvirt's images.
 //!
 //! # Restore ([`restore_image`])
 //! QEMU (started with `-S -incoming defer`) reads the stream from a socket that a
-//! [`Pump`](pump::Pump) of ours fills from the image in large sequential reads, with
+//! [`Pump`] of ours fills from the image in large sequential reads, with
 //! `O_DIRECT` when bypassing the cache. QEMU reading a cold image itself, in small reads,
 //! was slow and erratic (lab notes); from a warm page cache the socket costs little.
 //!
@@ -36,7 +36,7 @@
 //! QEMU's `MIGRATION` events; our own I/O threads are checked at every step, so an error
 //! of ours (a full disk) cancels the migration instead of leaving QEMU blocked on a socket.
 //! Memory stays bounded whatever the guest size: [`BUFFERS`](pump::BUFFERS) buffers of
-//! [`CHUNK`](pump::CHUNK) bytes.
+//! [`CHUNK`] bytes.
 //!
 //! # Rooms
 //! [`job`]: the migration as a QMP job (start, wait, cancel); [`image_file`]: the
