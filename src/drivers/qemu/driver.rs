@@ -1,11 +1,8 @@
 //! The QEMU driver: `qemu:///embed?root=DIR` (and `qemu:///session`), daemonless.
 //!
-//! All state is on disk under the root, so that another process opening the same root
-//! sees the same domains: persistent definitions in `etc/qemu/NAME.xml`; a running
-//! domain's files in `run/qemu/NAME/` (`def.xml`, the definition it was started from;
-//! `live.xml`, its live XML; `status`, its ID, state and reason; QEMU's pidfile and
-//! monitor socket). Every call takes the root's lock and reads the state afresh; a run
-//! directory whose QEMU is gone is cleaned up on the way.
+//! All state is on disk under the root (see [`super::store`]), so that another process
+//! opening the same root sees the same domains. Every call takes the root's lock and
+//! reads the state afresh; a run directory whose QEMU is gone is cleaned up on the way.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, OsString};
@@ -21,9 +18,10 @@ use super::defaults::{self, Host, Runtime};
 use super::image::SaveImage;
 use super::job::SaveJob;
 use super::migration;
-use super::process::Qemu;
-use super::root::{Locked, Root};
-use super::state::{io_error, kill_pid, qemu_pid, read_def, write_atomic, Dom, Run, Status};
+use super::process::{kill_pid, Qemu};
+use super::root::Root;
+use super::state::{Dom, Run, Status};
+use super::store::{io_error, Locked, Store};
 use crate::abi::virDomainPausedReason::*;
 use crate::abi::virDomainRunningReason::*;
 use crate::abi::virDomainShutoffReason::{self, *};
@@ -152,7 +150,7 @@ fn runtime(qemu: &mut Qemu, def: &DomainDef) -> Runtime {
 
 /// The QEMU driver of one root.
 pub struct QemuDriver {
-    root: Root,
+    store: Store,
     host: Host,
     /// Why each domain that this driver stopped is shut off (libvirt keeps this in
     /// memory only, too).
@@ -162,9 +160,10 @@ pub struct QemuDriver {
 impl QemuDriver {
     /// The driver of `root`, whose directories are created if missing.
     pub fn new(root: Root) -> Result<QemuDriver> {
-        root.create()?;
+        let store = Store::new(root);
+        store.create()?;
         Ok(QemuDriver {
-            root,
+            store,
             host: Host::probe(),
             shutoff: Mutex::new(HashMap::new()),
         })
@@ -192,32 +191,18 @@ impl QemuDriver {
 
     /// Every domain, read afresh; the caller holds the lock. Run directories of QEMUs
     /// that are gone are removed.
-    fn scan(&self, _lock: &Locked) -> Result<Vec<Dom>> {
-        let mut doms: Vec<Dom> = Vec::new();
-        for path in self.root.configs()? {
-            // A file that does not parse is skipped, as libvirt skips it on load.
-            if let Ok(def) = read_def(&path) {
-                doms.push(Dom {
-                    config: Some(def),
-                    run: None,
-                });
-            }
-        }
-        let run_root = self.root.dir().join("run/qemu");
-        let entries = fs::read_dir(&run_root).map_err(|e| {
-            io_error(
-                &e,
-                format_args!("cannot read directory '{}'", run_root.display()),
-            )
-        })?;
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter_map(|e| e.file_name().into_string().ok())
+    fn scan(&self, lock: &Locked) -> Result<Vec<Dom>> {
+        let mut doms: Vec<Dom> = self
+            .store
+            .read_configs(lock)?
+            .into_iter()
+            .map(|def| Dom {
+                config: Some(def),
+                run: None,
+            })
             .collect();
-        names.sort();
-        for name in names {
-            let Some(run) = self.read_run(&name)? else {
+        for name in self.store.run_names(lock)? {
+            let Some(run) = self.read_run(lock, &name)? else {
                 continue;
             };
             let uuid = run.live.uuid();
@@ -235,29 +220,17 @@ impl QemuDriver {
 
     /// The running domain `name`, if its QEMU still runs; else its leftovers go. A save
     /// whose caller died is recovered on the way (see [`SaveJob`]).
-    fn read_run(&self, name: &str) -> Result<Option<Run>> {
-        let dir = self.root.run_dir(name)?;
-        let paths = self.root.process_paths(name)?;
-        let read = || -> Option<Run> {
-            let pid = qemu_pid(&paths)?;
-            let status = Status::from_json(&fs::read_to_string(dir.join("status")).ok()?)?;
-            let def = read_def(&dir.join("def.xml")).ok()?;
-            let live = read_def(&dir.join("live.xml")).ok()?;
-            Some(Run {
-                status,
-                def,
-                live,
-                pid,
-            })
-        };
-        match read() {
+    fn read_run(&self, lock: &Locked, name: &str) -> Result<Option<Run>> {
+        let paths = self.store.process_paths(name)?;
+        match self.store.read_run(lock, name)? {
             Some(mut run) => {
                 // A recovery that fails (QEMU does not answer) is tried again by the next
                 // call; the other domains of the root stay usable meanwhile.
-                if let Some(job) = SaveJob::find(&dir) {
+                if let Some(job) = SaveJob::find(&self.store, lock, name) {
                     let attached = Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT);
                     if let Ok(Some(mut qemu)) = attached {
-                        if let Ok(status) = job.recover(&dir, &mut qemu, run.status.id) {
+                        let id = run.status.id;
+                        if let Ok(status) = job.recover(&self.store, lock, name, &mut qemu, id) {
                             run.status = status;
                         }
                     }
@@ -267,15 +240,15 @@ impl QemuDriver {
             None => {
                 // Still starting (no status yet) cannot happen under the lock: the
                 // starter writes everything before releasing it.
-                if let Ok(def) = read_def(&dir.join("def.xml")) {
+                if let Some(def) = self.store.started_def(lock, name) {
                     self.set_shutoff(def.uuid(), VIR_DOMAIN_SHUTOFF_CRASHED);
                 }
                 // A QEMU without its state files (its starter died): not one to keep.
                 kill_pid(&paths);
-                if let Some(job) = SaveJob::find(&dir) {
-                    job.abandon(&dir);
+                if let Some(job) = SaveJob::find(&self.store, lock, name) {
+                    job.abandon(&self.store, lock, name);
                 }
-                let _ = fs::remove_dir_all(&dir);
+                self.store.remove_run(lock, name);
                 Ok(None)
             }
         }
@@ -288,10 +261,10 @@ impl QemuDriver {
     }
 
     /// Runs `f` on the domain `dom` names, under the lock.
-    fn with_dom<T>(&self, dom: &DomainId, f: impl FnOnce(&Dom) -> Result<T>) -> Result<T> {
-        let lock = self.root.lock()?;
+    fn with_dom<T>(&self, dom: &DomainId, f: impl FnOnce(&Locked, &Dom) -> Result<T>) -> Result<T> {
+        let lock = self.store.lock()?;
         let doms = self.scan(&lock)?;
-        f(self.find(&doms, dom)?)
+        f(&lock, self.find(&doms, dom)?)
     }
 
     /// Checks that `def` may start: no other domain has its name or UUID, and it does
@@ -309,29 +282,14 @@ impl QemuDriver {
         Ok(())
     }
 
-    /// The next domain ID; the caller holds the lock.
-    fn next_id(&self, _lock: &Locked) -> Result<i32> {
-        let path = self.root.dir().join("run/qemu/next-id");
-        let id = fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok())
-            .filter(|&id| id > 0)
-            .unwrap_or(1);
-        write_atomic(&path, &format!("{}\n", id.checked_add(1).unwrap_or(1)))?;
-        Ok(id)
-    }
-
     /// Starts QEMU for `def`, paused, and sends it the startup commands.
-    fn start_qemu(&self, def: &DomainDef, options: &Options) -> Result<Qemu> {
+    fn start_qemu(&self, lock: &Locked, def: &DomainDef, options: &Options) -> Result<Qemu> {
         let args: Vec<OsString> = command::build(def, options)?
             .into_iter()
             .map(OsString::from)
             .collect();
         let binary = command::emulator(def);
-        let paths = self.root.process_paths(def.name())?;
-        let dir = self.root.run_dir(def.name())?;
-        // Leftovers of an earlier run that ended without us.
-        let _ = fs::remove_dir_all(&dir);
+        let paths = self.store.new_run(lock, def.name())?;
         let mut qemu = match Qemu::start(
             Path::new(&binary),
             &args,
@@ -340,7 +298,7 @@ impl QemuDriver {
         ) {
             Ok(qemu) => qemu,
             Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
+                self.store.remove_run(lock, def.name());
                 return Err(e);
             }
         };
@@ -348,7 +306,7 @@ impl QemuDriver {
         for (cmd, args) in command::startup_commands(def) {
             if let Err(e) = qemu.monitor().execute(cmd, Some(args)) {
                 let _ = qemu.kill();
-                let _ = fs::remove_dir_all(&dir);
+                self.store.remove_run(lock, def.name());
                 return Err(e);
             }
         }
@@ -367,9 +325,8 @@ impl QemuDriver {
         cpu: Option<&Element>,
         state: DomainState,
     ) -> Result<DomainId> {
-        let dir = self.root.run_dir(def.name())?;
         let result = (|| {
-            let id = self.next_id(lock)?;
+            let id = self.store.next_id(lock)?;
             let mut base = def.clone();
             if let Some(cpu) = cpu {
                 base.edit(|domain| {
@@ -378,16 +335,8 @@ impl QemuDriver {
                 });
             }
             let live = defaults::live(&base, &runtime(&mut qemu, def));
-            write_atomic(
-                &dir.join("def.xml"),
-                &def.to_xml(None, FormatFlags::default()),
-            )?;
-            write_atomic(
-                &dir.join("live.xml"),
-                &live.to_xml(Some(id), FormatFlags::default()),
-            )?;
             let status = Status { id, state };
-            write_atomic(&dir.join("status"), &status.to_json())?;
+            self.store.write_run(lock, def, &live, status)?;
             if !status.is_paused() {
                 qemu.monitor().execute("cont", None)?;
             }
@@ -404,7 +353,7 @@ impl QemuDriver {
             }
             Err(e) => {
                 let _ = qemu.kill();
-                let _ = fs::remove_dir_all(&dir);
+                self.store.remove_run(lock, def.name());
                 Err(e)
             }
         }
@@ -413,23 +362,17 @@ impl QemuDriver {
     /// Attaches to the QEMU of the running domain `dom`.
     fn attach(&self, dom: &Dom) -> Result<Qemu> {
         let name = dom.def().name();
-        let paths = self.root.process_paths(name)?;
+        let paths = self.store.process_paths(name)?;
         let mut qemu =
             Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT)?.ok_or_else(not_running)?;
         qemu.monitor().set_vm_name(name);
         Ok(qemu)
     }
 
-    fn write_status(&self, name: &str, status: Status) -> Result<()> {
-        write_atomic(&self.root.run_dir(name)?.join("status"), &status.to_json())
-    }
-
     /// Forgets the running domain `name` (its QEMU is gone) and records why it stopped.
-    fn stopped(&self, dom: &Dom, reason: virDomainShutoffReason) {
+    fn stopped(&self, lock: &Locked, dom: &Dom, reason: virDomainShutoffReason) {
         let def = dom.def();
-        if let Ok(dir) = self.root.run_dir(def.name()) {
-            let _ = fs::remove_dir_all(dir);
-        }
+        self.store.remove_run(lock, def.name());
         if dom.config.is_some() {
             self.set_shutoff(def.uuid(), reason);
         }
@@ -437,19 +380,19 @@ impl QemuDriver {
 
     /// After a failed save of `dom`: a guest that ran runs again (reason save canceled);
     /// a QEMU that died leaves the domain shut off as crashed.
-    fn save_failed(&self, dom: &Dom, qemu: &mut Qemu, was_running: bool) {
+    fn save_failed(&self, lock: &Locked, dom: &Dom, qemu: &mut Qemu, was_running: bool) {
         if !qemu.is_running() {
-            self.stopped(dom, VIR_DOMAIN_SHUTOFF_CRASHED);
+            self.stopped(lock, dom, VIR_DOMAIN_SHUTOFF_CRASHED);
         } else if was_running && qemu.monitor().execute("cont", None).is_ok() {
             let id = dom.key().id;
             let status = Status::running(id, VIR_DOMAIN_RUNNING_SAVE_CANCELED);
-            let _ = self.write_status(dom.def().name(), status);
+            let _ = self.store.write_status(lock, dom.def().name(), status);
         }
     }
 
     /// Pauses or resumes the running domain `dom` through QMP.
     fn switch(&self, dom: &DomainId, pause: bool) -> Result<()> {
-        self.with_dom(dom, |d| {
+        self.with_dom(dom, |lock, d| {
             let run = d.run.as_ref().ok_or_else(not_running)?;
             if run.status.is_paused() == pause {
                 return Ok(());
@@ -463,7 +406,7 @@ impl QemuDriver {
             } else {
                 Status::running(id, VIR_DOMAIN_RUNNING_UNPAUSED)
             };
-            self.write_status(d.def().name(), status)
+            self.store.write_status(lock, d.def().name(), status)
         })
     }
 
@@ -475,45 +418,6 @@ impl QemuDriver {
         let new = self.parse(dxml)?;
         check_abi_stability(&current, &new)?;
         Ok(new.to_xml(None, migratable_flags()))
-    }
-}
-
-/// A private temporary file (mode 0600, in the domain's run directory) that QEMU writes
-/// peeked memory into; removed when dropped.
-struct MemFile {
-    path: std::path::PathBuf,
-}
-
-impl MemFile {
-    fn create(dir: &Path) -> Result<MemFile> {
-        use std::os::unix::fs::OpenOptionsExt;
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        loop {
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path = dir.join(format!("qemu.mem.{}.{n}", std::process::id()));
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-            {
-                Ok(_) => return Ok(MemFile { path }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(io_error(
-                        &e,
-                        format_args!("cannot create {}", path.display()),
-                    ))
-                }
-            }
-        }
-    }
-}
-
-impl Drop for MemFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -544,7 +448,7 @@ impl Driver for QemuDriver {
     }
 
     fn lookup_by_name(&self, name: &str) -> Result<DomainId> {
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         self.scan(&lock)?
             .iter()
             .find(|d| d.def().name() == name)
@@ -553,7 +457,7 @@ impl Driver for QemuDriver {
     }
 
     fn lookup_by_id(&self, id: i32) -> Result<DomainId> {
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         self.scan(&lock)?
             .iter()
             .find(|d| d.run.as_ref().is_some_and(|r| r.status.id == id))
@@ -562,7 +466,7 @@ impl Driver for QemuDriver {
     }
 
     fn lookup_by_uuid(&self, uuid: &[u8; 16]) -> Result<DomainId> {
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         self.scan(&lock)?
             .iter()
             .find(|d| &d.def().uuid() == uuid)
@@ -582,7 +486,7 @@ impl Driver for QemuDriver {
             ListDomainsFlags::all(),
             "qemuConnectListAllDomains",
         )?;
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         Ok(self
             .scan(&lock)?
             .iter()
@@ -592,7 +496,7 @@ impl Driver for QemuDriver {
     }
 
     fn active_ids(&self) -> Result<Vec<i32>> {
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         Ok(self
             .scan(&lock)?
             .iter()
@@ -601,7 +505,7 @@ impl Driver for QemuDriver {
     }
 
     fn defined_names(&self) -> Result<Vec<String>> {
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         Ok(self
             .scan(&lock)?
             .iter()
@@ -617,11 +521,10 @@ impl Driver for QemuDriver {
         if flags.contains(validate) {
             def.validate_schema()?;
         }
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         let doms = self.scan(&lock)?;
         let existing = same_domain(doms.iter().map(Dom::def), &def)?;
-        let path = self.root.config(def.name())?;
-        write_atomic(&path, &def.to_xml(None, FormatFlags::default()))?;
+        self.store.write_config(&lock, &def)?;
         let id = existing
             .and_then(|i| doms[i].run.as_ref())
             .map_or(-1, |r| r.status.id);
@@ -636,17 +539,17 @@ impl Driver for QemuDriver {
         let paused = CreateFlags::START_PAUSED;
         Error::check_flags(VIR_FROM_QEMU, flags, paused, "qemuDomainCreateXML")?;
         let def = self.parse(xml)?;
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         let doms = self.scan(&lock)?;
         Self::check_startable(&doms, &def)?;
-        let qemu = self.start_qemu(&def, &Options::default())?;
+        let qemu = self.start_qemu(&lock, &def, &Options::default())?;
         self.launch(&lock, qemu, &def, None, boot_state(flags))
     }
 
     fn create(&self, dom: &DomainId, flags: CreateFlags) -> Result<()> {
         let paused = CreateFlags::START_PAUSED;
         Error::check_flags(VIR_FROM_QEMU, flags, paused, "qemuDomainCreateWithFlags")?;
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         let doms = self.scan(&lock)?;
         let d = self.find(&doms, dom)?;
         if d.run.is_some() {
@@ -657,7 +560,7 @@ impl Driver for QemuDriver {
             ));
         }
         let def = d.config.as_ref().expect("an inactive domain is persistent");
-        let qemu = self.start_qemu(def, &Options::default())?;
+        let qemu = self.start_qemu(&lock, def, &Options::default())?;
         self.launch(&lock, qemu, def, None, boot_state(flags))
             .map(drop)
     }
@@ -665,11 +568,11 @@ impl Driver for QemuDriver {
     fn destroy(&self, dom: &DomainId, flags: DestroyFlags) -> Result<()> {
         let graceful = DestroyFlags::GRACEFUL;
         Error::check_flags(VIR_FROM_QEMU, flags, graceful, "qemuDomainDestroyFlags")?;
-        self.with_dom(dom, |d| {
+        self.with_dom(dom, |lock, d| {
             if d.run.is_none() {
                 return Err(not_running());
             }
-            let paths = self.root.process_paths(d.def().name())?;
+            let paths = self.store.process_paths(d.def().name())?;
             match Qemu::attach(&paths, Instant::now() + ATTACH_TIMEOUT) {
                 Ok(Some(qemu)) if flags.contains(graceful) => qemu.stop()?,
                 Ok(Some(qemu)) => qemu.kill()?,
@@ -678,7 +581,7 @@ impl Driver for QemuDriver {
                 // does not keep a destroy from killing QEMU.
                 Err(_) => kill_pid(&paths),
             }
-            self.stopped(d, VIR_DOMAIN_SHUTOFF_DESTROYED);
+            self.stopped(lock, d, VIR_DOMAIN_SHUTOFF_DESTROYED);
             Ok(())
         })
     }
@@ -695,7 +598,7 @@ impl Driver for QemuDriver {
         // Every flag libvirt 9.0 defines: the driver keeps none of what they remove.
         let known = UndefineFlags::all();
         Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuDomainUndefineFlags")?;
-        self.with_dom(dom, |d| {
+        self.with_dom(dom, |lock, d| {
             let Some(config) = &d.config else {
                 return Err(Error::new(
                     VIR_ERR_OPERATION_INVALID,
@@ -703,9 +606,7 @@ impl Driver for QemuDriver {
                     "cannot undefine transient domain",
                 ));
             };
-            let path = self.root.config(config.name())?;
-            fs::remove_file(&path)
-                .map_err(|e| io_error(&e, format_args!("cannot remove config {}", path.display())))
+            self.store.remove_config(lock, config.name())
         })
     }
 
@@ -718,7 +619,7 @@ impl Driver for QemuDriver {
             inactive,
             migratable: flags.contains(XmlFlags::MIGRATABLE),
         };
-        self.with_dom(dom, |d| {
+        self.with_dom(dom, |_, d| {
             Ok(match (&d.run, &d.config) {
                 (Some(run), _) if !inactive => run.live.to_xml(Some(run.status.id), format),
                 (_, Some(config)) => config.to_xml(None, format),
@@ -730,11 +631,11 @@ impl Driver for QemuDriver {
 
     fn state(&self, dom: &DomainId, flags: NoFlags) -> Result<DomainState> {
         Error::check_flags(VIR_FROM_QEMU, flags, NoFlags::empty(), "qemuDomainGetState")?;
-        self.with_dom(dom, |d| Ok(d.status(self.shutoff_reason(&dom.uuid))))
+        self.with_dom(dom, |_, d| Ok(d.status(self.shutoff_reason(&dom.uuid))))
     }
 
     fn info(&self, dom: &DomainId) -> Result<DomainInfo> {
-        self.with_dom(dom, |d| {
+        self.with_dom(dom, |_, d| {
             let def = d.def();
             Ok(DomainInfo {
                 state: d.state(),
@@ -747,11 +648,11 @@ impl Driver for QemuDriver {
     }
 
     fn is_active(&self, dom: &DomainId) -> Result<bool> {
-        self.with_dom(dom, |d| Ok(d.run.is_some()))
+        self.with_dom(dom, |_, d| Ok(d.run.is_some()))
     }
 
     fn is_persistent(&self, dom: &DomainId) -> Result<bool> {
-        self.with_dom(dom, |d| Ok(d.config.is_some()))
+        self.with_dom(dom, |_, d| Ok(d.config.is_some()))
     }
 
     fn save_restore(&self) -> Option<&dyn SaveRestore> {
@@ -779,13 +680,13 @@ impl MemoryPeek for QemuDriver {
                 format!("size {size} exceeds the maximum of {MEMORY_PEEK_MAX} bytes per call"),
             ));
         }
-        self.with_dom(dom, |d| {
+        self.with_dom(dom, |lock, d| {
             d.run.as_ref().ok_or_else(not_running)?;
             if size == 0 {
                 return Ok(Vec::new());
             }
             let mut qemu = self.attach(d)?;
-            let file = MemFile::create(&self.root.run_dir(d.def().name())?)?;
+            let file = self.store.mem_file(lock, d.def().name())?;
             // QEMU translates virtual addresses with the current CPU's page tables.
             let cmd = if flags == MemoryFlags::VIRTUAL {
                 "memsave"
@@ -822,7 +723,7 @@ impl SaveRestore for QemuDriver {
         flags: SaveRestoreFlags,
     ) -> Result<()> {
         Error::check_flags(VIR_FROM_QEMU, flags, SAVE_FLAGS, "qemuDomainSaveFlags")?;
-        self.with_dom(dom, |d| {
+        self.with_dom(dom, |lock, d| {
             let run = d.run.as_ref().ok_or_else(not_running)?;
             let xml = self.image_xml(&run.def, &run.live, dxml)?;
             let was_running = !run.status.is_paused();
@@ -834,25 +735,28 @@ impl SaveRestore for QemuDriver {
             let mut qemu = self.attach(d)?;
             let name = d.def().name();
             let id = run.status.id;
-            let dir = self.root.run_dir(name)?;
-            let mut job = SaveJob::begin(&dir, run.status)?;
+            let mut job = SaveJob::begin(&self.store, lock, name, run.status)?;
             // As libvirt does, the guest is paused before anything can fail, so that a
             // failure resumes it with reason save canceled.
             let paused = if was_running {
                 qemu.monitor().execute("stop", None).and_then(|_| {
-                    self.write_status(name, Status::paused(id, VIR_DOMAIN_PAUSED_SAVE))
+                    let status = Status::paused(id, VIR_DOMAIN_PAUSED_SAVE);
+                    self.store.write_status(lock, name, status)
                 })
             } else {
                 Ok(())
             };
             let file = paused
                 .and_then(|()| migration::new_image_file(to))
-                .and_then(|file| job.writing(&dir, file.path()).map(|()| file));
+                .and_then(|file| {
+                    job.writing(&self.store, lock, name, file.path())
+                        .map(|()| file)
+                });
             let file = match file {
                 Ok(file) => file,
                 Err(e) => {
-                    self.save_failed(d, &mut qemu, was_running);
-                    SaveJob::finish(&dir);
+                    self.save_failed(lock, d, &mut qemu, was_running);
+                    SaveJob::finish(&self.store, lock, name);
                     return Err(e);
                 }
             };
@@ -866,12 +770,12 @@ impl SaveRestore for QemuDriver {
                 Instant::now() + STREAM_TIMEOUT,
             );
             if let Err(e) = saved {
-                self.save_failed(d, &mut qemu, was_running);
-                SaveJob::finish(&dir);
+                self.save_failed(lock, d, &mut qemu, was_running);
+                SaveJob::finish(&self.store, lock, name);
                 return Err(e);
             }
             let _ = qemu.stop();
-            self.stopped(d, VIR_DOMAIN_SHUTOFF_SAVED);
+            self.stopped(lock, d, VIR_DOMAIN_SHUTOFF_SAVED);
             Ok(())
         })
     }
@@ -882,7 +786,7 @@ impl SaveRestore for QemuDriver {
         let known = SAVE_FLAGS | SaveRestoreFlags::RESET_NVRAM;
         Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuDomainRestoreFlags")?;
         // Under the lock, so that no image edit of this root is half done.
-        let lock = self.root.lock()?;
+        let lock = self.store.lock()?;
         let (file, image) = SaveImage::open(from)?;
         let saved = self.parse(&image.xml)?;
         let def = match dxml {
@@ -909,7 +813,7 @@ impl SaveRestore for QemuDriver {
             self.set_shutoff(def.uuid(), VIR_DOMAIN_SHUTOFF_FAILED);
             e
         };
-        let mut qemu = self.start_qemu(&def, &options).map_err(failed)?;
+        let mut qemu = self.start_qemu(&lock, &def, &options).map_err(failed)?;
         let restored = migration::restore_image(
             qemu.monitor(),
             &file,
@@ -923,7 +827,7 @@ impl SaveRestore for QemuDriver {
                 e.message = format!("{}: {}", e.message, qemu.log_tail());
             }
             let _ = qemu.kill();
-            let _ = fs::remove_dir_all(self.root.run_dir(def.name())?);
+            self.store.remove_run(&lock, def.name());
             return Err(failed(e));
         }
         let running = flags.requested_state().unwrap_or(image.header.was_running);
@@ -965,7 +869,7 @@ impl SaveRestore for QemuDriver {
         let known = SaveRestoreFlags::RUNNING | SaveRestoreFlags::PAUSED;
         Error::check_flags(VIR_FROM_QEMU, flags, known, "qemuDomainSaveImageDefineXML")?;
         // Restores of this root read images under the lock: none sees half an edit.
-        let _lock = self.root.lock()?;
+        let _lock = self.store.lock()?;
         let handle = OpenOptions::new()
             .read(true)
             .write(true)

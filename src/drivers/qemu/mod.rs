@@ -22,6 +22,7 @@ pub(crate) mod process;
 pub(crate) mod qmp;
 pub(crate) mod root;
 mod state;
+mod store;
 mod support;
 pub mod testing;
 #[cfg(test)]
