@@ -6,10 +6,14 @@
 //!   of an image, durable and fast (`direct_io`: `O_DIRECT` with its fallback).
 //! - `qmp`: a synchronous QMP client (commands, events, descriptors over `SCM_RIGHTS`).
 //! - `process`: QEMU processes that outlive their starter, found again from a pidfile.
-//! - `root`: the layout of a root and its lock; `state`: the domains on disk under it.
+//! - `root`: the directory a URI names; `store`: every file under it, and its lock;
+//!   `state`: the domains as read from it; `job`: save jobs that outlive their caller.
 //! - `defaults`: domain XML as libvirt 9.0's QEMU driver completes it (define, running);
 //!   `support` refuses what virshim cannot run.
 //! - `command`: the QEMU command line libvirt 9.0 uses for a definition.
+//!
+//! The API is [`QemuDriver`], [`Root`] and the [`image`] format; [`testing`] opens the
+//! rest to virshim's own integration tests and fuzz targets, and is not API.
 
 pub(crate) mod command;
 pub(crate) mod defaults;
