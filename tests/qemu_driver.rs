@@ -32,7 +32,7 @@ use virshim::abi::{
     SaveRestoreFlags, XmlFlags,
 };
 use virshim::drivers::qemu::image::SaveImage;
-use virshim::drivers::qemu::migration::WRITE_BEHIND;
+use virshim::drivers::qemu::testing::migration::WRITE_BEHIND;
 
 #[test]
 fn a_persistent_guest_lives_saves_and_restores_across_connections() {

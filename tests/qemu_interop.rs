@@ -32,7 +32,7 @@ use common::*;
 use virshim::abi::virDomainState::{self, *};
 use virshim::abi::{CreateFlags, DomainState, NoFlags, SaveRestoreFlags};
 use virshim::drivers::qemu::image::SaveImage;
-use virshim::drivers::qemu::process::{Paths, Qemu};
+use virshim::drivers::qemu::testing::process::{Paths, Qemu};
 
 const NAME: &str = "guest";
 const UUID: &str = "c7a5fdbd-edaf-9455-926a-d65c16db1809";

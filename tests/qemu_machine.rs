@@ -19,10 +19,10 @@ use std::path::Path;
 
 use common::*;
 use virshim::abi::virErrorDomain::VIR_FROM_XML;
-use virshim::drivers::qemu::command::{self, Options};
-use virshim::drivers::qemu::defaults::{self, Host};
-use virshim::drivers::qemu::migration::{migrate_from_fd, migrate_to_fd};
-use virshim::drivers::qemu::process::Qemu;
+use virshim::drivers::qemu::testing::command::{self, Options};
+use virshim::drivers::qemu::testing::defaults::{self, Host};
+use virshim::drivers::qemu::testing::migration::{migrate_from_fd, migrate_to_fd};
+use virshim::drivers::qemu::testing::process::Qemu;
 use virshim::xml::{parse_tree, DomainDef};
 
 const RAM: u64 = 32 << 20;

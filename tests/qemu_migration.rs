@@ -29,8 +29,8 @@ use common::*;
 use virshim::abi::virErrorDomain::VIR_FROM_QEMU;
 use virshim::abi::virErrorNumber::*;
 use virshim::drivers::qemu::image::SaveImage;
-use virshim::drivers::qemu::migration::{new_image_file, restore_image, save_image};
-use virshim::drivers::qemu::process::Qemu;
+use virshim::drivers::qemu::testing::migration::{new_image_file, restore_image, save_image};
+use virshim::drivers::qemu::testing::process::Qemu;
 
 /// The guest of the round trips, whose figures are printed.
 const BIG_MIB: u64 = 64;

@@ -18,7 +18,7 @@ use virshim::abi::virErrorDomain::*;
 use virshim::abi::virErrorNumber::*;
 use virshim::abi::{ConnectFlags, MemoryFlags};
 use virshim::core::Domain;
-use virshim::drivers::qemu::driver::MEMORY_PEEK_MAX;
+use virshim::drivers::qemu::testing::MEMORY_PEEK_MAX;
 
 fn peek_err(dom: &Domain, start: u64, size: usize, flags: MemoryFlags) -> virshim::Error {
     match dom.memory_peek(start, size, flags) {

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use virshim::abi::virErrorDomain::VIR_FROM_QEMU;
 use virshim::abi::virErrorNumber::*;
-use virshim::drivers::qemu::migration::{migrate_from_fd, migrate_to_fd};
-use virshim::drivers::qemu::process::{Paths, Qemu};
+use virshim::drivers::qemu::testing::migration::{migrate_from_fd, migrate_to_fd};
+use virshim::drivers::qemu::testing::process::{Paths, Qemu};
 
 const RAM_MIB: u64 = 32;
 const RAM: u64 = RAM_MIB << 20;

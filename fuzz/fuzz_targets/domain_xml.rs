@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use virshim::drivers::qemu::defaults::{self, Host};
+use virshim::drivers::qemu::testing::defaults::{self, Host};
 use virshim::drivers::test;
 use virshim::xml::{DomainDef, FormatFlags};
 

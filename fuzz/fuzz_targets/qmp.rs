@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use virshim::drivers::qemu::qmp::{as_event, greeting_version, reply, Lines};
+use virshim::drivers::qemu::testing::qmp::{as_event, greeting_version, reply, Lines};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte cuts the rest into reads of that many bytes (at least one).

@@ -7,7 +7,7 @@ use std::sync::MutexGuard;
 
 use virshim::abi::{ConnectFlags, MemoryFlags};
 use virshim::core::{Connection, Domain};
-use virshim::drivers::qemu::process::{Paths, Qemu};
+use virshim::drivers::qemu::testing::process::{Paths, Qemu};
 
 use super::{connect, embed_uri, scratch, secs, serial, wait_filled, Status, Stragglers, STATUS};
 

@@ -8,7 +8,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use virshim::drivers::qemu::process::Qemu;
+use virshim::drivers::qemu::testing::process::Qemu;
 
 use super::{secs, skip};
 

@@ -20,7 +20,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use virshim::drivers::qemu::process::{Paths, Qemu};
+use virshim::drivers::qemu::testing::process::{Paths, Qemu};
 
 mod connect;
 mod driver;

@@ -52,16 +52,8 @@ impl AlignedBuf {
         }
     }
 
-    pub fn capacity(&self) -> usize {
-        self.cap
-    }
-
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     pub fn is_full(&self) -> bool {
@@ -125,15 +117,6 @@ impl DirectFile {
             direct,
             proven: false,
         })
-    }
-
-    /// Whether transfers still bypass the page cache.
-    pub fn is_direct(&self) -> bool {
-        self.direct
-    }
-
-    pub fn file(&self) -> &File {
-        &self.file
     }
 
     /// Goes through the page cache from now on.
@@ -243,16 +226,16 @@ mod tests {
         for cap in [0, 1, 4095, 4096, 4097, 3 << 20] {
             let mut buf = AlignedBuf::new(cap);
             assert_eq!(buf.filled().as_ptr() as usize % ALIGN, 0);
-            assert_eq!(buf.capacity() % ALIGN, 0);
-            assert!(buf.capacity() >= cap.max(1));
-            assert_eq!(buf.spare().len(), buf.capacity());
-            let n = buf.extend_from_slice(&vec![7u8; buf.capacity() + 10]);
-            assert_eq!(n, buf.capacity());
+            assert_eq!(buf.cap % ALIGN, 0);
+            assert!(buf.cap >= cap.max(1));
+            assert_eq!(buf.spare().len(), buf.cap);
+            let n = buf.extend_from_slice(&vec![7u8; buf.cap + 10]);
+            assert_eq!(n, buf.cap);
             assert!(buf.is_full());
             buf.start = 5;
-            assert_eq!(buf.payload().len(), buf.capacity() - 5);
+            assert_eq!(buf.payload().len(), buf.cap - 5);
             buf.clear();
-            assert!(buf.is_empty() && buf.payload().is_empty());
+            assert!(buf.len() == 0 && buf.payload().is_empty());
         }
     }
 
@@ -273,14 +256,11 @@ mod tests {
         let mut buf = AlignedBuf::new(3 * ALIGN);
         let pattern: Vec<u8> = (0..3 * ALIGN + 100).map(|i| (i % 251) as u8).collect();
         buf.extend_from_slice(&pattern);
-        let direct = out.is_direct();
+        let direct = out.direct;
         out.write_all_at(buf.filled(), 0).unwrap();
-        assert_eq!(out.is_direct(), direct, "whole blocks stay direct");
+        assert_eq!(out.direct, direct, "whole blocks stay direct");
         out.write_all_at(&pattern[..100], buf.len() as u64).unwrap();
-        assert!(
-            !out.is_direct(),
-            "an unaligned tail goes through the page cache"
-        );
+        assert!(!out.direct, "an unaligned tail goes through the page cache");
         let mut whole = vec![0u8; pattern.len() + ALIGN];
         let mut back = DirectFile::new(file, true).unwrap();
         let mut aligned = AlignedBuf::new(whole.len());

@@ -17,13 +17,11 @@ use serde_json::{json, Value};
 
 use super::migration;
 use super::process::Qemu;
-use super::state::{write_atomic, Status};
+use super::state::Status;
+use super::store::{Locked, Store};
 use crate::abi::virDomainRunningReason::VIR_DOMAIN_RUNNING_SAVE_CANCELED;
 use crate::drivers::files;
 use crate::Result;
-
-/// The record's name in a run directory.
-const RECORD: &str = "job";
 
 /// An interrupted or running save, as recorded.
 #[derive(Debug, PartialEq)]
@@ -38,27 +36,37 @@ pub(super) struct SaveJob {
 }
 
 impl SaveJob {
-    /// Records a save by this process of the domain whose run directory is `dir`, before
-    /// it changes anything; the record goes when the run directory does, or by
-    /// [`SaveJob::finish`].
-    pub(super) fn begin(dir: &Path, before: Status) -> Result<SaveJob> {
+    /// Records a save by this process of running domain `name`, before it changes
+    /// anything; the record goes when the run directory does, or by [`SaveJob::finish`].
+    pub(super) fn begin(
+        store: &Store,
+        lock: &Locked,
+        name: &str,
+        before: Status,
+    ) -> Result<SaveJob> {
         let pid = std::process::id() as i32;
         let job = SaveJob {
             owner: (pid, start_time(pid).unwrap_or(0)),
             temp: None,
             before,
         };
-        job.write(dir)?;
+        job.write(store, lock, name)?;
         Ok(job)
     }
 
     /// Records the temporary file the image is being written to.
-    pub(super) fn writing(&mut self, dir: &Path, temp: &Path) -> Result<()> {
+    pub(super) fn writing(
+        &mut self,
+        store: &Store,
+        lock: &Locked,
+        name: &str,
+        temp: &Path,
+    ) -> Result<()> {
         self.temp = Some(temp.to_owned());
-        self.write(dir)
+        self.write(store, lock, name)
     }
 
-    fn write(&self, dir: &Path) -> Result<()> {
+    fn write(&self, store: &Store, lock: &Locked, name: &str) -> Result<()> {
         let record = json!({
             "job": "save",
             "owner": self.owner.0,
@@ -66,12 +74,13 @@ impl SaveJob {
             "temp": self.temp,
             "before": self.before.to_value(),
         });
-        write_atomic(&dir.join(RECORD), &record.to_string())
+        store.write_job(lock, name, &record.to_string())
     }
 
-    /// The save recorded in `dir`, if any (a record that does not parse is none).
-    pub(super) fn find(dir: &Path) -> Option<SaveJob> {
-        let v: Value = serde_json::from_str(&fs::read_to_string(dir.join(RECORD)).ok()?).ok()?;
+    /// The save recorded for running domain `name`, if any (a record that does not parse
+    /// is none).
+    pub(super) fn find(store: &Store, lock: &Locked, name: &str) -> Option<SaveJob> {
+        let v: Value = serde_json::from_str(&store.read_job(lock, name)?).ok()?;
         if v["job"] != "save" {
             return None;
         }
@@ -86,8 +95,8 @@ impl SaveJob {
     }
 
     /// Forgets the record of a save that ended.
-    pub(super) fn finish(dir: &Path) {
-        let _ = fs::remove_file(dir.join(RECORD));
+    pub(super) fn finish(store: &Store, lock: &Locked, name: &str) {
+        store.remove_job(lock, name);
     }
 
     /// Whether the process that ran the save is gone (or is this one, whose call ended
@@ -105,10 +114,17 @@ impl SaveJob {
         }
     }
 
-    /// Recovers the interrupted save of the domain running in `qemu`, whose run directory
-    /// is `dir`: its state afterwards, as recorded there. The caller holds the root's
-    /// lock, so no save of this domain is under way.
-    pub(super) fn recover(self, dir: &Path, qemu: &mut Qemu, id: i32) -> Result<Status> {
+    /// Recovers the interrupted save of domain `name`, running in `qemu`: its state
+    /// afterwards, as recorded in its run directory. The caller holds the root's lock, so
+    /// no save of this domain is under way.
+    pub(super) fn recover(
+        self,
+        store: &Store,
+        lock: &Locked,
+        name: &str,
+        qemu: &mut Qemu,
+        id: i32,
+    ) -> Result<Status> {
         migration::cancel_save(qemu.monitor());
         let after = if self.before.is_paused() {
             Status { id, ..self.before }
@@ -116,7 +132,7 @@ impl SaveJob {
             qemu.monitor().execute("cont", None)?;
             Status::running(id, VIR_DOMAIN_RUNNING_SAVE_CANCELED)
         };
-        write_atomic(&dir.join("status"), &after.to_json())?;
+        store.write_status(lock, name, after)?;
         self.remove_temp();
         note(
             &qemu.paths().log,
@@ -135,14 +151,14 @@ impl SaveJob {
                 },
             ),
         );
-        SaveJob::finish(dir);
+        SaveJob::finish(store, lock, name);
         Ok(after)
     }
 
     /// Cleans up after a save whose QEMU is gone too.
-    pub(super) fn abandon(self, dir: &Path) {
+    pub(super) fn abandon(self, store: &Store, lock: &Locked, name: &str) {
         self.remove_temp();
-        SaveJob::finish(dir);
+        SaveJob::finish(store, lock, name);
     }
 }
 
@@ -173,13 +189,18 @@ mod unit {
     #[test]
     fn records_round_trip_and_name_their_owner() {
         let dir = std::env::temp_dir().join(format!("virshim-job-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let uri = url::Url::parse(&format!("qemu:///embed?root={}", dir.display())).unwrap();
+        let store = Store::new(crate::drivers::qemu::Root::from_uri(&uri).unwrap());
+        store.create().unwrap();
+        let lock = store.lock().unwrap();
+        let name = "saved";
+        store.new_run(&lock, name).unwrap();
         let before = Status::paused(4, VIR_DOMAIN_PAUSED_USER);
-        let mut job = SaveJob::begin(&dir, before).unwrap();
-        assert_eq!(SaveJob::find(&dir).unwrap(), job);
-        job.writing(&dir, &dir.join(".virshim-save-x.part"))
+        let mut job = SaveJob::begin(&store, &lock, name, before).unwrap();
+        assert_eq!(SaveJob::find(&store, &lock, name).unwrap(), job);
+        job.writing(&store, &lock, name, &dir.join(".virshim-save-x.part"))
             .unwrap();
-        let found = SaveJob::find(&dir).unwrap();
+        let found = SaveJob::find(&store, &lock, name).unwrap();
         assert_eq!(found, job);
         assert!(
             found.owner_gone(),
@@ -190,8 +211,8 @@ mod unit {
             ..found
         };
         assert!(dead.owner_gone());
-        SaveJob::finish(&dir);
-        assert!(SaveJob::find(&dir).is_none());
+        SaveJob::finish(&store, &lock, name);
+        assert!(SaveJob::find(&store, &lock, name).is_none());
         fs::remove_dir_all(&dir).unwrap();
     }
 

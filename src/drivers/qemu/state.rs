@@ -1,18 +1,9 @@
-//! The driver's state on disk, as every call reads it afresh under the root's lock: a
-//! domain is a persistent definition (`etc/qemu/NAME.xml`), a running QEMU (its run
-//! directory's `def.xml`, `live.xml` and `status`, and a pidfile naming a live process),
-//! or both.
-
-use std::fs::{self, File};
-use std::path::Path;
-use std::time::{Duration, Instant};
+//! The domains of a root, as every call reads them afresh from its [`super::store`] under
+//! the root's lock: a domain is a persistent definition, a running QEMU, or both.
 
 use serde_json::{json, Value};
 
-use super::defaults::VIRT_TYPES;
-use super::process::Paths;
 use crate::abi::virDomainState::{self, *};
-use crate::abi::virErrorDomain::VIR_FROM_QEMU;
 use crate::abi::{
     virDomainPausedReason, virDomainRunningReason, virDomainShutoffReason, DomainState,
     ListDomainsFlags,
@@ -20,7 +11,6 @@ use crate::abi::{
 use crate::core::DomainId;
 use crate::drivers::common::list_filter_matches;
 use crate::xml::DomainDef;
-use crate::{Error, Result};
 
 /// The state of a running domain, as its `status` file records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,61 +122,6 @@ impl Dom {
             self.config.is_some(),
             self.state(),
         )
-    }
-}
-
-pub(super) fn io_error(e: &std::io::Error, what: impl std::fmt::Display) -> Error {
-    Error::system(VIR_FROM_QEMU, e, what)
-}
-
-/// Writes `text` to `path` through a temporary file and a rename, so that a reader never
-/// sees half of it.
-pub(super) fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("new");
-    fs::write(&tmp, text)
-        .and_then(|()| File::open(&tmp)?.sync_all())
-        .and_then(|()| fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io_error(&e, format_args!("cannot write '{}'", path.display()))
-        })
-}
-
-pub(super) fn read_def(path: &Path) -> Result<DomainDef> {
-    let xml = fs::read_to_string(path)
-        .map_err(|e| io_error(&e, format_args!("cannot read '{}'", path.display())))?;
-    DomainDef::parse(&xml, VIRT_TYPES)
-}
-
-/// Whether the QEMU recorded at `paths` still runs: its pidfile names a live process
-/// whose command line has this monitor socket. Its pid if so.
-pub(super) fn qemu_pid(paths: &Paths) -> Option<i32> {
-    let pid: i32 = fs::read_to_string(&paths.pidfile)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    if pid <= 1 {
-        return None;
-    }
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let socket = paths.socket.as_os_str().as_encoded_bytes();
-    if !cmdline.windows(socket.len()).any(|w| w == socket) {
-        return None;
-    }
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let state = stat.rsplit(')').next()?.trim_start();
-    (!state.starts_with('Z')).then_some(pid)
-}
-
-/// Kills the QEMU recorded at `paths` by its pid, and waits (a while) until it is gone.
-pub(super) fn kill_pid(paths: &Paths) {
-    let Some(pid) = qemu_pid(paths) else { return };
-    // SAFETY: kill has no memory arguments.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while qemu_pid(paths).is_some() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
