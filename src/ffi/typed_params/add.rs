@@ -13,9 +13,9 @@ use crate::ffi::cstr;
 use crate::ffi::generated::types::virTypedParameterPtr;
 use crate::{Error, Result};
 
-/// Declares an `Add*` call that [`add`]s one value: the [`ffi_fn!`] signature, written out
+/// Declares an `Add*` call that `add`s one value: the `ffi_fn!` signature, written out
 /// in full for build.rs to read, then a closure from the parameter's name to its
-/// [`Value`].
+/// `Value`.
 macro_rules! add_fn {
     (
         $(#[$meta:meta])*

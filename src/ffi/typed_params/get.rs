@@ -11,7 +11,7 @@ use crate::ffi::cstr;
 use crate::ffi::generated::types::{virTypedParameter, virTypedParameterPtr};
 use crate::{Error, Result};
 
-/// Declares a `Get*` call that [`get`]s one value: the [`ffi_fn!`] signature, written out
+/// Declares a `Get*` call that `get`s one value: the `ffi_fn!` signature, written out
 /// in full for build.rs to read, then the type the parameter must have and the read of
 /// the union member that type sets.
 macro_rules! get_fn {
