@@ -1,7 +1,7 @@
 //! Generates virshim's C headers with cbindgen.
 //!
-//! `libvirt.h` comes from `src/abi/{common,event,domain}.rs` and every `src/ffi/*.rs` but
-//! `error.rs` (the generated `src/ffi/generated/*.rs` too); `virterror.h` from
+//! `libvirt.h` comes from `src/abi/{common,event,domain}.rs` and every `.rs` file below
+//! `src/ffi/` but `error.rs` (the generated `src/ffi/generated/*.rs` too); `virterror.h` from
 //! `src/abi/virterror.rs` and `src/ffi/error.rs`. Each header is given
 //! only its own files, so each declares only its own items. The files of `src/ffi/`
 //! declare their entry points with macros, which cbindgen does not expand: it reads them
@@ -24,7 +24,7 @@ const THIN_HEADERS: &[&str] = &["libvirt-common.h", "libvirt-host.h", "libvirt-d
 /// The enumerations of `libvirt.h`, in the order the header declares them.
 const LIBVIRT_ABI: &[&str] = &["src/abi/common.rs", "src/abi/event.rs", "src/abi/domain.rs"];
 
-/// Files under `src/ffi/` that declare no C items of their own.
+/// Files under `src/ffi/` (in any of its directories) that declare no C items of their own.
 const NOT_C_API: &[&str] = &["mod.rs", "macros.rs"];
 
 fn main() {
@@ -84,24 +84,26 @@ fn main() {
     );
 }
 
-/// The `.rs` files of `src/ffi/` and of `src/ffi/generated/` that hold C declarations,
-/// sorted so the header's order does not depend on the file system.
+/// The `.rs` files below `src/ffi/`, at any depth, that may hold C declarations, sorted
+/// (by path) so the header's order does not depend on the file system.
 fn ffi_sources(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for dir in [dir.to_path_buf(), dir.join("generated")] {
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue; // No C API yet: the headers carry the enumerations only.
         };
-        files.extend(
-            entries
-                .map(|e| e.expect("read src/ffi").path())
-                .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-                .filter(|p| {
-                    !NOT_C_API
-                        .iter()
-                        .any(|n| p.file_name().is_some_and(|f| f == *n))
-                }),
-        );
+        for path in entries.map(|e| e.expect("read src/ffi").path()) {
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs")
+                && !NOT_C_API
+                    .iter()
+                    .any(|n| path.file_name().is_some_and(|f| f == *n))
+            {
+                files.push(path);
+            }
+        }
     }
     files.sort();
     files

@@ -1,8 +1,9 @@
-//! What cbindgen reads of a file of `src/ffi/`: the file with each entry point that a
-//! `ffi_fn!` or `stub!` invocation declares rewritten into the bare declaration, as
-//! cbindgen does not expand macros.
+//! What cbindgen reads of a file of `src/ffi/`: the file with each entry point that an
+//! `ffi_fn!` or `stub!` invocation (or `add_fn!`/`get_fn!`, the typed-parameter forms of
+//! `ffi_fn!`) declares rewritten into the bare declaration, as cbindgen does not expand
+//! macros.
 //!
-//! Both macros start alike: attributes (documentation included), an optional `@form`
+//! These macros all start alike: attributes (documentation included), an optional `@form`
 //! marker and `fn` keyword, the C name, the arguments and an optional return type. That
 //! is all a header needs; what follows is the macro's business and is dropped here.
 
@@ -13,7 +14,7 @@ use syn::punctuated::Punctuated;
 use syn::{parenthesized, Attribute, Ident, Item, ReturnType, Token, Type};
 
 /// The macros whose invocations declare entry points.
-const ENTRY_MACROS: &[&str] = &["ffi_fn", "stub"];
+const ENTRY_MACROS: &[&str] = &["ffi_fn", "stub", "add_fn", "get_fn"];
 
 /// The text of `source` with the entry-point macros replaced by plain
 /// `#[no_mangle] pub unsafe extern "C" fn` declarations with empty bodies.

@@ -103,30 +103,45 @@ fn declared() -> BTreeSet<String> {
         .collect()
 }
 
-/// The functions the hand-written files of `src/ffi/` declare with `ffi_fn!`: the
-/// identifier after `fn` (or `@keep_error fn`) at the start of a line.
+/// The functions the hand-written files below `src/ffi/` declare with `ffi_fn!` (or its
+/// typed-parameter forms): the identifier after `fn` (or `@keep_error fn`) at the start of
+/// a line.
 fn exported_by_hand() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for entry in fs::read_dir(root().join("src/ffi")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "rs") {
-            continue;
-        }
-        for line in fs::read_to_string(&path).unwrap().lines() {
-            let line = line.trim_start();
-            let Some(rest) = line
-                .strip_prefix("@keep_error fn ")
-                .or_else(|| line.strip_prefix("fn "))
-            else {
-                continue;
-            };
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if name.starts_with("vir") && rest[name.len()..].starts_with('(') {
-                names.insert(name);
+    let mut dirs = vec![root().join("src/ffi")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                // The generated stubs are not hand-written.
+                if path.file_name().is_none_or(|n| n != "generated") {
+                    dirs.push(path);
+                }
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                names.extend(exported_in(&path));
             }
+        }
+    }
+    names
+}
+
+/// The `vir*` functions `path` declares with a line starting `fn NAME(`.
+fn exported_in(path: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in fs::read_to_string(path).unwrap().lines() {
+        let line = line.trim_start();
+        let Some(rest) = line
+            .strip_prefix("@keep_error fn ")
+            .or_else(|| line.strip_prefix("fn "))
+        else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.starts_with("vir") && rest[name.len()..].starts_with('(') {
+            names.insert(name);
         }
     }
     names

@@ -20,10 +20,13 @@
 //!   `virSetErrorFunc`, `virConnSetErrorFunc`, `virDefaultErrorFunc`); the program's event
 //!   loop in `event.rs` (`virEventRegisterImpl`, `virEventAddHandle`,
 //!   `virEventUpdateHandle`, `virEventRemoveHandle`, `virEventAddTimeout`,
-//!   `virEventUpdateTimeout`, `virEventRemoveTimeout`); in `typed_params.rs`
+//!   `virEventUpdateTimeout`, `virEventRemoveTimeout`); in `typed_params/`
 //!   `virTypedParamsGet`, `virTypedParamsClear` and `virTypedParamsFree`; `virInitialize`;
-//!   and `virDomainCreateLinux`, which hands over to `virDomainCreateXML`. `grep -n
-//!   '@keep_error' src/ffi/*.rs` lists them.
+//!   and `virDomainCreateLinux`, which hands over to `virDomainCreateXML`. `grep -rn
+//!   '@keep_error' src/ffi` lists them.
+//! - `add_fn!`/`get_fn!` (in `typed_params/`) are the first form for the
+//!   `virTypedParamsAdd*`/`Get*` calls that differ only in their value's type: they take
+//!   the signature written out as `ffi_fn!` does and supply the shared body.
 //! - `stub!(...)`: one line each in the generated `generated/stubs.rs`, for the libvirt
 //!   functions virshim does not implement: they check their object arguments as libvirt
 //!   does and fail with `VIR_ERR_NO_SUPPORT` (see `unsupported`); the void `...Free`
