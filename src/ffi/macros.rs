@@ -16,7 +16,7 @@
 /// dispatched to; an `Err` or a panic is recorded and dispatched, and the function
 /// returns the value after `=`:
 ///
-/// ```ignore
+/// ```text
 /// ffi_fn! {
 ///     /// What the call does, what it returns (-1 on failure), who frees what.
 ///     fn virConnectRef(conn: virConnectPtr) -> c_int = -1; |call| {
@@ -33,7 +33,7 @@
 /// still caught, recorded as an internal error, and turned into the value after `=`
 /// (nothing, for a function returning `void`).
 ///
-/// ```ignore
+/// ```text
 /// ffi_fn! {
 ///     /// ...
 ///     @keep_error fn virGetLastErrorCode() -> c_int = -1; {

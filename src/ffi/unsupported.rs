@@ -63,7 +63,7 @@ impl Foreign {
 
 /// Declares a public libvirt function that virshim does not implement, in one line:
 ///
-/// ```ignore
+/// ```text
 /// stub!(#[doc = "..."] virDomainScreenshot(domain: virDomainPtr, stream: virStreamPtr,
 ///     screen: c_uint, flags: c_uint) -> *mut c_char = ptr::null_mut();
 ///     VIR_FROM_DOMAIN after domain(domain), foreign_arg(Stream, stream));
