@@ -549,3 +549,30 @@ fn test_driver_parse_is_unchanged() {
     let tree: Element = tree(&out);
     assert_eq!(tree.attr("type"), Some("test"));
 }
+
+/// The XML of a save image is read to be shown or edited whatever the driver can run:
+/// a real host's additions (cgroup partition, DAC label) and what virshim would refuse to
+/// start (here a q35 machine with its own controllers) come back as written.
+#[test]
+fn image_xml_is_read_whatever_runs() {
+    let host_side = "  <resource>\n    <partition>/machine</partition>\n  </resource>\n";
+    let label = "  <seclabel type='dynamic' model='dac' relabel='yes'/>\n";
+    for case in CASES {
+        let image = testdata(case, "image.xml")
+            .replacen("  <os>", &format!("{host_side}  <os>"), 1)
+            .replacen("</devices>\n", &format!("</devices>\n{label}"), 1);
+        let saved = testdata(case, "saved.xml")
+            .replacen("  <os>", &format!("{host_side}  <os>"), 1)
+            .replacen("</devices>\n", &format!("</devices>\n{label}"), 1);
+        let def = defaults::parse_image_xml(&image, &HOST).unwrap();
+        assert_eq!(xml(&def, None), saved, "{case}");
+    }
+    let q35 = testdata("minimal", "image.xml").replace("pc-i440fx-7.2", "pc-q35-7.2").replace(
+        "<input type='mouse' bus='ps2'/>",
+        "<controller type='usb' index='0' model='qemu-xhci'/>\n    <input type='mouse' bus='ps2'/>",
+    );
+    let err = defaults::parse(&q35, &HOST).unwrap_err();
+    assert_eq!(err.code, VIR_ERR_CONFIG_UNSUPPORTED);
+    let def = defaults::parse_image_xml(&q35, &HOST).unwrap();
+    assert_eq!(xml(&def, None), q35);
+}

@@ -82,31 +82,73 @@ impl Host {
 /// `VIR_FROM_QEMU`, naming the element). The result is the inactive definition, complete.
 /// A definition this returned (or libvirt wrote) parses to itself.
 pub fn parse(xml: &str, host: &Host) -> Result<DomainDef> {
-    let def = DomainDef::parse_with(xml, VIRT_TYPES, &QemuDefaults { host })?;
+    let def = DomainDef::parse_with(xml, VIRT_TYPES, &QemuDefaults { host, run: true })?;
     support::check(&def)?;
     Ok(def)
+}
+
+/// Parses the domain XML of a save image to show or edit it, as libvirt 9.0's QEMU
+/// driver does in `virDomainSaveImageGetXMLDesc` and `virDomainSaveImageDefineXML`: with
+/// libvirt's validation of the XML itself, and never refused for what virshim cannot run
+/// (restore and define say that). The defaults are completed only on the machines virshim
+/// knows (an image libvirt wrote holds them all already, so another machine's XML stays
+/// as written); no emulator, machine type or KVM is required of this host, where libvirt
+/// would insist on them (a superset: libvirt on this host could not read a RHEL host's
+/// image naming `/usr/libexec/qemu-kvm`).
+pub fn parse_image_xml(xml: &str, host: &Host) -> Result<DomainDef> {
+    DomainDef::parse_with(xml, VIRT_TYPES, &QemuDefaults { host, run: false })
 }
 
 /// The QEMU driver's defaults, at libvirt's two post-parse points.
 struct QemuDefaults<'a> {
     host: &'a Host,
+    /// The definition is to run here (define, create, restore), not only to be read.
+    run: bool,
+}
+
+impl QemuDefaults<'_> {
+    /// Whether this driver's defaults apply: to a definition that is to run, and to one
+    /// of the machines it knows.
+    fn completes(&self, domain: &Element) -> bool {
+        self.run || machine_of(domain).is_none_or(|m| MACHINES.contains(&m))
+    }
 }
 
 impl DriverDefaults for QemuDefaults<'_> {
     fn domain(&self, domain: &mut Element) -> Result<()> {
-        os(domain)?;
-        let emulator = emulator(domain, self.host)?;
-        machine(domain, &emulator, self.host)?;
+        if !self.completes(domain) {
+            return Ok(());
+        }
+        if self.run {
+            os(domain)?;
+        }
+        let host = Host {
+            check_emulator: self.host.check_emulator && self.run,
+            kvm: self.host.kvm || !self.run,
+        };
+        let emulator = emulator(domain, &host)?;
+        machine(domain, &emulator, &host)?;
         cpu(domain);
         default_devices(domain.child_or_insert("devices"));
         Ok(())
     }
 
     fn devices(&self, domain: &mut Element) -> Result<()> {
+        if !self.completes(domain) {
+            return Ok(());
+        }
         let devices = domain.child_or_insert("devices");
         device_defaults(devices);
         pci_addresses(devices)
     }
+}
+
+/// The machine type a definition names, if any.
+fn machine_of(domain: &Element) -> Option<&str> {
+    domain
+        .child("os")
+        .and_then(|os| os.child("type"))
+        .and_then(|t| t.attr("machine"))
 }
 
 /// Only x86_64 HVM guests: virshim's QEMU is qemu-system-x86_64.

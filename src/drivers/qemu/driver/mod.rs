@@ -67,6 +67,11 @@ impl QemuDriver {
         defaults::parse(xml, &self.host)
     }
 
+    /// A save image's XML, read to be shown or edited, not run.
+    fn parse_image_xml(&self, xml: &str) -> Result<DomainDef> {
+        defaults::parse_image_xml(xml, &self.host)
+    }
+
     fn set_shutoff(&self, uuid: [u8; 16], reason: virDomainShutoffReason) {
         self.shutoff
             .lock()

@@ -203,7 +203,7 @@ impl SaveRestore for QemuDriver {
             "qemuDomainSaveImageGetXMLDesc",
         )?;
         let (_, image) = SaveImage::open(file)?;
-        let def = self.parse(&image.xml)?;
+        let def = self.parse_image_xml(&image.xml)?;
         Ok(def.to_xml(
             None,
             FormatFlags {
@@ -229,8 +229,8 @@ impl SaveRestore for QemuDriver {
             .open(file)
             .map_err(|e| crate::drivers::qemu::image::open_error(&e, file))?;
         let mut image = SaveImage::read(&handle)?;
-        let old = self.parse(&image.xml)?;
-        let new = self.parse(dxml)?;
+        let old = self.parse_image_xml(&image.xml)?;
+        let new = self.parse_image_xml(dxml)?;
         check_abi_stability(&old, &new)?;
         image.xml = new.to_xml(None, migratable_flags());
         if image.cookie.is_some() {
