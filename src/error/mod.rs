@@ -95,18 +95,15 @@ impl Error {
     }
 
     /// A failed system call, as `virReportSystemError`: "`what`: strerror", errno in `int1`.
+    /// An `io::Error` of our own making (no errno: a decoder's complaint) says itself.
     pub fn system(domain: ErrorDomain, err: &io::Error, what: impl fmt::Display) -> Self {
-        let errno = err.raw_os_error().unwrap_or(0);
-        let mut e = Error::new(
-            VIR_ERR_SYSTEM_ERROR,
-            domain,
-            format!("{what}: {}", strerror(errno)),
-        );
+        let (errno, text, source) = match err.raw_os_error() {
+            Some(errno) => (errno, strerror(errno), io::Error::from_raw_os_error(errno)),
+            None => (0, err.to_string(), io::Error::new(err.kind(), err.to_string())),
+        };
+        let mut e = Error::new(VIR_ERR_SYSTEM_ERROR, domain, format!("{what}: {text}"));
         e.int1 = errno;
-        e.io = Some(Arc::new(match err.raw_os_error() {
-            Some(errno) => io::Error::from_raw_os_error(errno),
-            None => io::Error::new(err.kind(), err.to_string()),
-        }));
+        e.io = Some(Arc::new(source));
         e
     }
 

@@ -32,13 +32,31 @@ const MAX_DATA_LEN: u32 = 16 << 20;
 
 /// How the migration stream is stored (libvirt's `virQEMUSaveFormat`); only raw streams
 /// are written by virshim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::FromRepr)]
 pub enum Format {
     Raw = 0,
     Gzip = 1,
     Bzip2 = 2,
     Xz = 3,
     Lzop = 4,
+}
+
+impl Format {
+    /// The format a header's `format` field names, if libvirt 9.0 knows it.
+    pub fn of(raw: u32) -> Option<Format> {
+        Format::from_repr(usize::try_from(raw).ok()?)
+    }
+
+    /// libvirt's name of the format, as `save_image_format` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Gzip => "gzip",
+            Format::Bzip2 => "bzip2",
+            Format::Xz => "xz",
+            Format::Lzop => "lzop",
+        }
+    }
 }
 
 /// The header's fields.

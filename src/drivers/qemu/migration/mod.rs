@@ -23,7 +23,8 @@
 //! QEMU (started with `-S -incoming defer`) reads the stream from a socket that a
 //! [`Pump`] of ours fills from the image in large sequential reads, with
 //! `O_DIRECT` when bypassing the cache. QEMU reading a cold image itself, in small reads,
-//! was slow and erratic (lab notes); from a warm page cache the socket costs little.
+//! was slow and erratic (lab notes); from a warm page cache the socket costs little. A
+//! compressed image ([`decompress`]) is decompressed by the same pump's source thread.
 //!
 //! # Why a socket pair, not a pipe
 //! A pipe's reader and writer copy under one lock, so QEMU's copy in and ours out take
@@ -41,8 +42,10 @@
 //! # Rooms
 //! [`job`]: the migration as a QMP job (start, wait, cancel); [`image_file`]: the
 //! temporary file that becomes the image; [`write_behind`]: writeback during a plain
-//! save; [`pump`]: the socket pair and the threads that drain it ([`worker`]).
+//! save; [`pump`]: the socket pair and the threads that drain it ([`worker`]);
+//! [`decompress`]: the compressed images of libvirt's `save_image_format`.
 
+mod decompress;
 mod image_file;
 mod job;
 mod pump;
@@ -128,7 +131,7 @@ pub fn restore_image(
     bypass_cache: bool,
     deadline: Instant,
 ) -> Result<()> {
-    check_restorable(file, image)?;
+    let format = check_restorable(file, image)?;
     let err = |e: &io::Error| Error::system(VIR_FROM_QEMU, e, "cannot read save image");
     // A description of our own, so that neither our O_DIRECT nor anything else touches
     // the caller's; without /proc, a shared one read at explicit offsets, cached.
@@ -136,26 +139,42 @@ pub fn restore_image(
         Ok(own) => (own, bypass_cache),
         Err(_) => (file.try_clone().map_err(|e| err(&e))?, false),
     };
-    let mut input = DirectFile::new(input, bypass_cache).map_err(|e| err(&e))?;
     let (writer, to_qemu) = stream_socket().map_err(|e| err(&e))?;
     set_nonblocking(&writer).map_err(|e| err(&e))?;
+    let drain = move |buf: &AlignedBuf, stop: &_| write_to_socket(&writer, buf.payload(), stop);
 
-    // Direct reads start on a block boundary: the first buffer skips what lies before
-    // the stream.
     let stream = image.stream_offset();
-    let mut offset = stream - stream % ALIGN as u64;
-    let mut first = AlignedBuf::new(CHUNK);
-    first.start = (stream - offset) as usize;
-    let mut pump = Pump::spawn(
-        first,
-        move |buf, _| {
+    let mut pump = if format == Format::Raw {
+        let mut input = DirectFile::new(input, bypass_cache).map_err(|e| err(&e))?;
+        // Direct reads start on a block boundary: the first buffer skips what lies before
+        // the stream.
+        let mut offset = stream - stream % ALIGN as u64;
+        let mut first = AlignedBuf::new(CHUNK);
+        first.start = (stream - offset) as usize;
+        let fill = move |buf: &mut AlignedBuf, _: &_| {
             let n = input.read_full_at(buf.spare(), offset)?;
             buf.advance(n);
             offset += n as u64;
             Ok(buf.is_full())
-        },
-        move |buf, stop| write_to_socket(&writer, buf.payload(), stop),
-    )
+        };
+        Pump::spawn(first, fill, drain)
+    } else {
+        let mut input = input;
+        input.seek(SeekFrom::Start(stream)).map_err(|e| err(&e))?;
+        let mut decoder = decompress::decoder(format, input)?;
+        // The first buffer, decompressed before QEMU starts, shows whether this is a
+        // migration stream at all.
+        let mut first = AlignedBuf::new(CHUNK);
+        decompress::fill(&mut *decoder, &mut first).map_err(|e| err(&e))?;
+        if !first.payload().starts_with(MIGRATION_MAGIC) {
+            return Err(no_stream());
+        }
+        Pump::spawn(
+            first,
+            move |buf, _| decompress::fill(&mut *decoder, buf),
+            drain,
+        )
+    }
     .map_err(|e| err(&e))?;
 
     start_migration(monitor, RESTORE, to_qemu.as_fd())?;
@@ -245,23 +264,35 @@ fn save_through_socket(
     read.map_err(err)
 }
 
-/// Refuses an image whose stream QEMU could not load, before QEMU sees it.
-fn check_restorable(file: &File, image: &SaveImage) -> Result<()> {
+/// The first bytes of QEMU's migration stream.
+const MIGRATION_MAGIC: &[u8] = b"QEVM";
+
+fn no_stream() -> Error {
+    Error::new(
+        VIR_ERR_OPERATION_FAILED,
+        VIR_FROM_QEMU,
+        "save image holds no QEMU migration stream",
+    )
+}
+
+/// Refuses an image whose stream QEMU could not load, before QEMU sees it; the format of
+/// the stream otherwise (a compressed stream's magic is checked once decompressed).
+fn check_restorable(file: &File, image: &SaveImage) -> Result<Format> {
     let failed = |detail: &str| Error::new(VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU, detail);
     if !image.header.complete {
         return Err(failed("save image is incomplete"));
     }
-    if image.header.format != Format::Raw as u32 {
-        return Err(Error::new(
+    let format = Format::of(image.header.format).ok_or_else(|| {
+        Error::new(
             VIR_ERR_OPERATION_UNSUPPORTED,
             VIR_FROM_QEMU,
             format!("unsupported save image format: {}", image.header.format),
-        ));
-    }
+        )
+    })?;
     let mut magic = [0u8; 4];
     match file.read_exact_at(&mut magic, image.stream_offset()) {
-        Ok(()) if &magic == b"QEVM" => Ok(()),
-        Ok(()) => Err(failed("save image holds no QEMU migration stream")),
+        Ok(()) if format != Format::Raw || magic == MIGRATION_MAGIC => Ok(format),
+        Ok(()) => Err(no_stream()),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(failed(
             "save image is truncated before its migration stream",
         )),

@@ -1,0 +1,166 @@
+//! Compressed save images: a libvirt host with `save_image_format` set pipes the migration
+//! stream through gzip, bzip2, xz or lzop, and the compressed stream follows the image's
+//! padding. A restore decompresses it in process, in the pump's source thread, into the
+//! socket QEMU reads.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+
+use super::super::direct_io::AlignedBuf;
+use super::super::image::Format;
+use crate::abi::virErrorDomain::VIR_FROM_QEMU;
+use crate::abi::virErrorNumber::VIR_ERR_OPERATION_UNSUPPORTED;
+use crate::{Error, Result};
+
+/// How much compressed input each read from the disk takes.
+const INPUT_BUFFER: usize = 1 << 20;
+
+/// A reader of the decompressed stream of a `format` image, from `input` positioned at
+/// the stream's start.
+pub(super) fn decoder(format: Format, input: File) -> Result<Box<dyn Read + Send>> {
+    let input = BufReader::with_capacity(INPUT_BUFFER, input);
+    Ok(match format {
+        Format::Raw => Box::new(input),
+        // `gzip -c` writes one member; any further ones (a concatenation) follow on.
+        Format::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Format::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
+        Format::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
+        Format::Lzop => {
+            return Err(Error::new(
+                VIR_ERR_OPERATION_UNSUPPORTED,
+                VIR_FROM_QEMU,
+                "virshim cannot read lzop-compressed save images yet",
+            ))
+        }
+    })
+}
+
+/// Fills `buf` from `decoder` until it is full (`Ok(true)`) or the stream ends
+/// (`Ok(false)`), as a pump's source does.
+pub(super) fn fill(decoder: &mut dyn Read, buf: &mut AlignedBuf) -> io::Result<bool> {
+    while !buf.is_full() {
+        match decoder.read(buf.spare()) {
+            Ok(0) => return Ok(false),
+            Ok(n) => buf.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(corrupt(e)),
+        }
+    }
+    Ok(true)
+}
+
+/// A decoder's complaint, said as what it is: the compressed stream is damaged.
+fn corrupt(e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the compressed migration stream is truncated",
+        ),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::Other => {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the compressed migration stream is corrupt: {e}"),
+            )
+        }
+        _ => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Seek, SeekFrom, Write};
+
+    fn compressed(format: Format, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        match format {
+            Format::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(&mut out, flate2::Compression::fast());
+                e.write_all(data).unwrap();
+                e.finish().unwrap();
+            }
+            Format::Bzip2 => {
+                let mut e = bzip2::write::BzEncoder::new(&mut out, bzip2::Compression::fast());
+                e.write_all(data).unwrap();
+                e.finish().unwrap();
+            }
+            Format::Xz => {
+                let mut e = liblzma::write::XzEncoder::new(&mut out, 1);
+                e.write_all(data).unwrap();
+                e.finish().unwrap();
+            }
+            _ => out.extend_from_slice(data),
+        }
+        out
+    }
+
+    fn file_with(prefix: &[u8], stream: &[u8]) -> File {
+        let mut f = anonymous_file();
+        f.write_all(prefix).unwrap();
+        f.write_all(stream).unwrap();
+        f.seek(SeekFrom::Start(prefix.len() as u64)).unwrap();
+        f
+    }
+
+    fn anonymous_file() -> File {
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!(
+            "virshim-decompress-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let f = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    }
+
+    fn decoded(format: Format, file: File) -> io::Result<Vec<u8>> {
+        let mut d = decoder(format, file).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let mut buf = AlignedBuf::new(4096);
+            let more = fill(&mut *d, &mut buf)?;
+            out.extend_from_slice(buf.payload());
+            if !more {
+                return Ok(out);
+            }
+        }
+    }
+
+    #[test]
+    fn each_format_decompresses_after_the_padding() {
+        let stream: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for format in [Format::Raw, Format::Gzip, Format::Bzip2, Format::Xz] {
+            let file = file_with(b"QEVM-header-and-padding", &compressed(format, &stream));
+            assert_eq!(decoded(format, file).unwrap(), stream, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn damaged_streams_are_said_to_be() {
+        let stream = vec![7u8; 300_000];
+        for format in [Format::Gzip, Format::Bzip2, Format::Xz] {
+            let whole = compressed(format, &stream);
+            let cut = decoded(format, file_with(b"", &whole[..whole.len() / 2])).unwrap_err();
+            assert!(cut.to_string().contains("truncated"), "{format:?}: {cut}");
+            let mut bad = whole.clone();
+            let middle = bad.len() / 2;
+            bad[middle..middle + 16].fill(0x55);
+            let err = decoded(format, file_with(b"", &bad)).unwrap_err();
+            assert!(
+                err.to_string().contains("compressed migration stream"),
+                "{format:?}: {err}"
+            );
+        }
+        let lzop = decoder(Format::Lzop, anonymous_file()).err().unwrap();
+        assert_eq!(lzop.code, VIR_ERR_OPERATION_UNSUPPORTED);
+    }
+}
