@@ -107,6 +107,10 @@ impl DriverDefaults for QemuDefaults<'_> {
         device_defaults(devices);
         pci_addresses(devices)
     }
+
+    fn security_model(&self) -> Option<&str> {
+        Some(support::SECURITY_MODEL)
+    }
 }
 
 /// Only x86_64 HVM guests: virshim's QEMU is qemu-system-x86_64.
