@@ -359,3 +359,6 @@ fn absolute(path: &str, element: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
