@@ -2,7 +2,7 @@
 //! normalized as libvirt 9.0 does, and typed access to what save and restore rely on.
 
 use super::tree::{Element, SmallStr};
-use super::{boot, devices, layout, platform, read, report, values, write};
+use super::{boot, devices, layout, platform, read, report, seclabel, values, write};
 use crate::abi::virErrorDomain::{VIR_FROM_DOMAIN, VIR_FROM_XML};
 use crate::abi::virErrorNumber::{
     VIR_ERR_INTERNAL_ERROR, VIR_ERR_NO_NAME, VIR_ERR_XML_ERROR, VIR_ERR_XML_INVALID_SCHEMA,
@@ -66,6 +66,12 @@ pub trait DriverDefaults {
     /// After the generic completion of devices (implicit controllers, the serial console)
     /// and of memory: the driver's device defaults, then its addresses.
     fn devices(&self, domain: &mut Element) -> Result<()>;
+
+    /// The model of the host's first security driver, which a lone `<seclabel>` without
+    /// one takes (`seclabel`); `None` leaves security labels as written.
+    fn security_model(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What `to_xml` includes, after libvirt's `VIR_DOMAIN_XML_*` flags.
@@ -144,6 +150,9 @@ impl DomainDef {
         boot::check_menu(&root)?;
         let devices = root.child_or_insert("devices");
         devices::check(devices)?;
+        if let Some(model) = driver.and_then(|d| d.security_model()) {
+            seclabel::complete(&mut root, model)?;
+        }
         if let Some(driver) = driver {
             driver.domain(&mut root)?;
         }
@@ -318,6 +327,7 @@ impl DomainDef {
         let edits = write::Edits {
             id: id.as_deref(),
             hide_secrets_in: self.root.child("devices").filter(|_| !flags.secure),
+            inactive: flags.inactive,
         };
         write::to_string_with(&self.root, edits)
     }

@@ -16,6 +16,7 @@ mod layout;
 mod platform;
 mod read;
 mod report;
+mod seclabel;
 mod small_str;
 mod tree;
 mod values;

@@ -5,6 +5,7 @@
 //! The changes a format asks for (the running domain's `id`, secrets left out) are made
 //! while writing, so that formatting never copies the tree.
 
+use super::seclabel;
 use super::tree::{Element, Node};
 
 /// How a subtree's markup is escaped and quoted.
@@ -24,6 +25,9 @@ pub struct Edits<'a> {
     /// A subtree (the root's `<devices>`) written without secrets: no `passwd` on
     /// `<graphics>`, no `<cookies>` in a `<source>`.
     pub hide_secrets_in: Option<&'a Element>,
+    /// The persistent form: a device's `<seclabel>` that relabels without a label of its
+    /// own is left out of every `<source>`, as libvirt leaves it out (see `seclabel`).
+    pub inactive: bool,
 }
 
 /// The document for `root`, ending with a newline.
@@ -75,9 +79,15 @@ impl Writer<'_> {
             .id
             .filter(|_| parent.is_none() && depth == Some(0));
         write_attrs(out, e, style, skip, id);
-        let hides_cookies = hide && e.name == "source";
-        let visible =
-            |n: &&Node| !(hides_cookies && matches!(n, Node::Element(c) if c.name == "cookies"));
+        let in_source = e.name == "source";
+        let (hides_cookies, hides_labels) = (hide && in_source, self.edits.inactive && in_source);
+        let visible = |n: &&Node| match n {
+            Node::Element(c) => {
+                !(hides_cookies && c.name == "cookies"
+                    || hides_labels && seclabel::inactive_hides(c))
+            }
+            _ => true,
+        };
         if !e.children.iter().any(|n| visible(&n)) {
             match depth {
                 Some(depth) if keeps_open(parent, &e.name) => {
@@ -322,6 +332,7 @@ mod tests {
         let edits = Edits {
             id: Some("3"),
             hide_secrets_in: root.child("devices"),
+            inactive: false,
         };
         assert_eq!(to_string_with(&root, edits), to_string(&edited));
         assert!(to_string(&edited).contains("<source/>"));

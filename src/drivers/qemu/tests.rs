@@ -23,6 +23,8 @@ const CASES: &[&str] = &[
     "smp-balloon",
     "lifecycle-boot",
     "sata-block",
+    "host-resource",
+    "host-seclabels",
 ];
 
 /// A host like CI's: no KVM; the emulator is not looked for (tests need no QEMU).

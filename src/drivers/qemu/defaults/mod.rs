@@ -141,6 +141,10 @@ impl DriverDefaults for QemuDefaults<'_> {
         device_defaults(devices);
         pci_addresses(devices)
     }
+
+    fn security_model(&self) -> Option<&str> {
+        Some(support::SECURITY_MODEL)
+    }
 }
 
 /// The machine type a definition names, if any.

@@ -49,6 +49,29 @@ const ANY: Option<&[&str]> = None;
 const YES_NO: Option<&[&str]> = Some(&["yes", "no"]);
 const ON_OFF: Option<&[&str]> = Some(&["on", "off"]);
 
+/// A security label, at domain level or in a device's `<source>`: host-side, it changes
+/// nothing QEMU runs (see [`super::check_seclabels`] for the models virshim applies).
+const SECLABEL: Spec = el(
+    "seclabel",
+    &[("type", ANY), ("model", ANY), ("relabel", YES_NO)],
+    &[
+        text("label", &[]),
+        text("imagelabel", &[]),
+        text("baselabel", &[]),
+    ],
+);
+
+/// The host's resource partition (a cgroup) and Fibre Channel application id: host-side,
+/// with no cgroups nothing applies them, and QEMU's command line is the same.
+const RESOURCE: Spec = el(
+    "resource",
+    &[],
+    &[
+        text("partition", &[]),
+        el("fibrechannel", &[("appid", ANY)], &[]),
+    ],
+);
+
 const PCI_OR_DRIVE_ADDRESS: Spec = el(
     "address",
     &[
@@ -94,7 +117,7 @@ const DISK: Spec = el(
             ],
             &[],
         ),
-        el("source", &[("file", ANY), ("dev", ANY)], &[]),
+        el("source", &[("file", ANY), ("dev", ANY)], &[SECLABEL]),
         el("backingStore", &[], &[]),
         el(
             "target",
@@ -118,7 +141,7 @@ const CONTROLLER: Spec = el(
     &[PCI_ADDRESS],
 );
 
-const CHARDEV_SOURCE: Spec = el("source", &[("path", ANY), ("append", ON_OFF)], &[]);
+const CHARDEV_SOURCE: Spec = el("source", &[("path", ANY), ("append", ON_OFF)], &[SECLABEL]);
 
 const SERIAL: Spec = el(
     "serial",
@@ -241,6 +264,7 @@ pub(super) const DOMAIN: Spec = el(
             "vcpu",
             &[("placement", Some(&["static"])), ("current", ANY)],
         ),
+        RESOURCE,
         OS,
         el(
             "features",
@@ -257,6 +281,7 @@ pub(super) const DOMAIN: Spec = el(
         text("on_reboot", &[]),
         text("on_crash", &[]),
         DEVICES,
+        SECLABEL,
     ],
 );
 
