@@ -95,7 +95,14 @@ impl DomainDef {
     /// libvirt's test driver checks no capabilities: when `virt_types` holds "test", every
     /// type libvirt knows is accepted, as `test:///default` accepts `type='kvm'`.
     pub fn parse(xml: &str, virt_types: &[&str]) -> Result<DomainDef> {
-        Self::parse_inner(xml, virt_types, None)
+        Self::parse_inner(xml, virt_types, None, false)
+    }
+
+    /// A running domain's XML read back as libvirt reads its status XML: what only a
+    /// running domain has (device aliases, pty paths, disk source indexes, the names the
+    /// host gave interfaces) is kept, where [`DomainDef::parse`] forgets it.
+    pub fn parse_live(xml: &str, virt_types: &[&str]) -> Result<DomainDef> {
+        Self::parse_inner(xml, virt_types, None, true)
     }
 
     /// [`DomainDef::parse`] for a driver that completes definitions with its own defaults
@@ -105,13 +112,14 @@ impl DomainDef {
         virt_types: &[&str],
         driver: &dyn DriverDefaults,
     ) -> Result<DomainDef> {
-        Self::parse_inner(xml, virt_types, Some(driver))
+        Self::parse_inner(xml, virt_types, Some(driver), false)
     }
 
     fn parse_inner(
         xml: &str,
         virt_types: &[&str],
         driver: Option<&dyn DriverDefaults>,
+        live: bool,
     ) -> Result<DomainDef> {
         let mut root = read::parse(xml, "(domain_definition)", VIR_FROM_DOMAIN)?;
         let local_name = root.name.rsplit(':').next().unwrap_or_default();
@@ -166,7 +174,7 @@ impl DomainDef {
             ));
         }
         let devices = root.child_or_insert("devices");
-        devices::complete(devices, hvm)?;
+        devices::complete(devices, hvm, live)?;
         // Without <memory>, the NUMA cells' memory is the guest's.
         let max_memory = if max_memory == 0 {
             numa_memory

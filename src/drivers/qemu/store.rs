@@ -155,7 +155,7 @@ impl Store {
             let pid = qemu_pid(&paths)?;
             let status = Status::from_json(&fs::read_to_string(dir.join("status")).ok()?)?;
             let def = read_def(&dir.join("def.xml")).ok()?;
-            let live = read_def(&dir.join("live.xml")).ok()?;
+            let live = read_live_def(&dir.join("live.xml")).ok()?;
             Some(Run {
                 status,
                 def,
@@ -311,9 +311,17 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
 }
 
 fn read_def(path: &Path) -> Result<DomainDef> {
-    let xml = fs::read_to_string(path)
-        .map_err(|e| io_error(&e, format_args!("cannot read '{}'", path.display())))?;
-    DomainDef::parse(&xml, VIRT_TYPES)
+    DomainDef::parse(&read_text(path)?, VIRT_TYPES)
+}
+
+/// A running domain's XML, with its runtime state (aliases, pty paths, source indexes).
+fn read_live_def(path: &Path) -> Result<DomainDef> {
+    DomainDef::parse_live(&read_text(path)?, VIRT_TYPES)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    fs::read_to_string(path)
+        .map_err(|e| io_error(&e, format_args!("cannot read '{}'", path.display())))
 }
 
 #[cfg(test)]

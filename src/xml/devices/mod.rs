@@ -63,9 +63,12 @@ pub fn check(devices: &Element) -> Result<()> {
     disks::check_targets(devices)
 }
 
-/// libvirt's completion of devices after parsing.
-pub fn complete(devices: &mut Element, hvm: bool) -> Result<()> {
-    forget_live_state(devices);
+/// libvirt's completion of devices after parsing; `live`: a running domain's XML, whose
+/// runtime state stays.
+pub fn complete(devices: &mut Element, hvm: bool, live: bool) -> Result<()> {
+    if !live {
+        forget_live_state(devices);
+    }
     disks::complete(devices)?;
     controllers::complete(devices);
     interfaces::complete(devices);
