@@ -5,14 +5,15 @@
 # pass save images between its QEMU driver and virshim's; the C toolchain, binutils
 # (readelf, nm), pkg-config and valgrind for building and checking C programs; pytest;
 # QEMU and nasm for the QEMU driver's tests (a real QEMU running a test guest assembled
-# by the tests).
+# by the tests); the compressors libvirt 9.0's `save_image_format` runs (bzip2, xz, lzop;
+# gzip is always there) for tests/realhost/record.sh.
 # With --always (CI), refreshes the package lists and installs even if all is present;
 # with --list, only prints the packages.
 set -euo pipefail
 packages=(libvirt0 libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
           python3-libvirt python3-pytest python3
           pkg-config gcc g++ make binutils libc6-dev valgrind nasm qemu-system-x86 qemu-utils
-          e2fsprogs mount util-linux)
+          e2fsprogs mount util-linux bzip2 xz-utils lzop)
 if [[ ${1:-} == --list ]]; then
     echo "${packages[@]}"
     exit 0

@@ -304,6 +304,17 @@ pub fn require_file(path: &str, package: &str) -> Option<PathBuf> {
     }
 }
 
+/// Whether the tests run as root (which `why` needs); if not, skips with a note, or fails
+/// under CI=true.
+pub fn require_root(why: &str) -> Option<()> {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return Some(());
+    }
+    skip(&format!("not root ({why} needs it)"));
+    None
+}
+
 /// The directory of virshim's built `libvirt.so.0` (`VIRSHIM_LIBDIR`, default
 /// `target/virshim/lib`); `None` (with a note) if there is none, a failure under `CI=true`
 /// or with `VIRSHIM_REQUIRE_LIB` set (as `make test` sets it).
