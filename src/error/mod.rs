@@ -99,7 +99,11 @@ impl Error {
     pub fn system(domain: ErrorDomain, err: &io::Error, what: impl fmt::Display) -> Self {
         let (errno, text, source) = match err.raw_os_error() {
             Some(errno) => (errno, strerror(errno), io::Error::from_raw_os_error(errno)),
-            None => (0, err.to_string(), io::Error::new(err.kind(), err.to_string())),
+            None => (
+                0,
+                err.to_string(),
+                io::Error::new(err.kind(), err.to_string()),
+            ),
         };
         let mut e = Error::new(VIR_ERR_SYSTEM_ERROR, domain, format!("{what}: {text}"));
         e.int1 = errno;
