@@ -17,7 +17,7 @@ use virshim::abi::virDomainPausedReason::VIR_DOMAIN_PAUSED_MIGRATION;
 use virshim::abi::virDomainState::*;
 use virshim::abi::virErrorDomain::VIR_FROM_QEMU;
 use virshim::abi::virErrorNumber::*;
-use virshim::abi::{DomainState, NoFlags, SaveImageXmlFlags, SaveRestoreFlags};
+use virshim::abi::{ConnectFlags, DomainState, NoFlags, SaveImageXmlFlags, SaveRestoreFlags};
 use virshim::drivers::qemu::image::{Format, SaveImage};
 
 fn compress(format: Format, data: &[u8]) -> Vec<u8> {
@@ -126,5 +126,89 @@ fn compressed_images_restore_with_the_guests_ram() {
     fs::write(&lzop, recompressed(&raw, Format::Lzop, |s| s.to_vec())).unwrap();
     let err = conn.restore(&lzop).fails();
     assert_eq!(err.code, VIR_ERR_OPERATION_UNSUPPORTED, "{}", err.message);
+    fs::remove_dir_all(&root).unwrap();
+}
+
+/// With `save_image_format` in the root's `etc/qemu.conf`, saves are written compressed
+/// (header and stream as libvirt writes them: the programs' own tools accept the stream)
+/// and restore with the guest's RAM; a format virshim cannot write, or one libvirt does
+/// not know, fails the save before the guest is touched.
+#[test]
+fn saves_are_compressed_as_qemu_conf_says() {
+    let Some((_qemu, kernel)) = tools() else {
+        return;
+    };
+    let (_serial, _stragglers, root) = setup("compress-save");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    let conf = root.join("etc/qemu.conf");
+    for (format, tester) in [
+        (Format::Gzip, "gzip"),
+        (Format::Bzip2, "bzip2"),
+        (Format::Xz, "xz"),
+    ] {
+        fs::write(
+            &conf,
+            format!("save_image_format = \"{}\"\n", format.name()),
+        )
+        .unwrap();
+        let conn = open(&root);
+        let dom = match conn.lookup_by_name("guest") {
+            Ok(dom) => {
+                dom.create().unwrap();
+                wait_filled(&mut attach(&root, "guest"), &root);
+                dom
+            }
+            Err(_) => started(&conn, &root, "guest", &kernel),
+        };
+        let path = root.join(format!("{}.save", format.name()));
+        dom.save(&path).unwrap();
+        let (_, image) = SaveImage::open(&path).unwrap();
+        assert_eq!(image.header.format, format as u32);
+        let stream = fs::read(&path).unwrap()[image.stream_offset() as usize..].to_vec();
+        let stream_file = root.join("stream");
+        fs::write(&stream_file, stream).unwrap();
+        let tested = std::process::Command::new(require(tester).unwrap())
+            .arg("-t")
+            .arg(&stream_file)
+            .status()
+            .unwrap();
+        assert!(tested.success(), "{tester} -t refuses virshim's stream");
+
+        conn.restore(&path).unwrap();
+        let mut q = attach(&root, "guest");
+        pause(&mut q);
+        let ram = read_phys(&mut q, &root, 0, 32 << 20);
+        let status = Status::in_ram(&ram);
+        assert_eq!(&status.marker, b"FILLDONE", "{format:?}");
+        check_stream(&ram, status.end as usize);
+        drop(q);
+        dom.destroy().unwrap();
+    }
+
+    for (value, code) in [
+        ("lzop", VIR_ERR_OPERATION_UNSUPPORTED),
+        ("zip", VIR_ERR_OPERATION_FAILED),
+    ] {
+        fs::write(&conf, format!("save_image_format = \"{value}\"\n")).unwrap();
+        let conn = open(&root);
+        let dom = conn.lookup_by_name("guest").unwrap();
+        dom.create().unwrap();
+        let err = dom.save(&root.join("refused.save")).fails();
+        assert_eq!(
+            (err.code, err.domain),
+            (code, VIR_FROM_QEMU),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            dom.state(NoFlags::empty()).map(DomainState::raw).unwrap(),
+            (VIR_DOMAIN_RUNNING, 1),
+            "{value}: the guest was touched"
+        );
+        dom.destroy().unwrap();
+    }
+    fs::write(&conf, "save_image_format = \n").unwrap();
+    let err = connect(&embed_uri(&root), ConnectFlags::empty()).fails();
+    assert_eq!(err.code, VIR_ERR_CONF_SYNTAX, "{}", err.message);
     fs::remove_dir_all(&root).unwrap();
 }

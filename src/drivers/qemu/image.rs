@@ -47,6 +47,19 @@ impl Format {
         Format::from_repr(usize::try_from(raw).ok()?)
     }
 
+    /// The format `save_image_format` names, if libvirt 9.0 knows it.
+    pub fn named(name: &str) -> Option<Format> {
+        [
+            Format::Raw,
+            Format::Gzip,
+            Format::Bzip2,
+            Format::Xz,
+            Format::Lzop,
+        ]
+        .into_iter()
+        .find(|f| f.name() == name)
+    }
+
     /// libvirt's name of the format, as `save_image_format` spells it.
     pub fn name(self) -> &'static str {
         match self {

@@ -16,6 +16,7 @@
 //! rest to virshim's own integration tests and fuzz targets, and is not API.
 
 pub(crate) mod command;
+mod config;
 pub(crate) mod defaults;
 pub(crate) mod direct_io;
 pub(crate) mod driver;

@@ -14,6 +14,8 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Root {
     dir: PathBuf,
+    /// `qemu:///session`, whose configuration is the user's libvirt one.
+    session: bool,
 }
 
 impl Root {
@@ -34,9 +36,15 @@ impl Root {
                         format!("root path must be absolute: '{}'", root.display()),
                     ));
                 }
-                Ok(Root { dir: root })
+                Ok(Root {
+                    dir: root,
+                    session: false,
+                })
             }
-            "/session" => Ok(Root { dir: session_dir()? }),
+            "/session" => Ok(Root {
+                dir: session_dir()?,
+                session: true,
+            }),
             other => Err(Error::new(
                 VIR_ERR_INVALID_ARG,
                 VIR_FROM_QEMU,
@@ -47,6 +55,19 @@ impl Root {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The `qemu.conf` libvirt reads for this URI: the root's own for an embedded driver,
+    /// the user's libvirt configuration for the session.
+    pub fn config_file(&self) -> Result<PathBuf> {
+        if !self.session {
+            return Ok(self.dir.join("etc/qemu.conf"));
+        }
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+        Ok(config.unwrap_or_default().join("libvirt/qemu.conf"))
     }
 }
 

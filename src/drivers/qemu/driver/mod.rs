@@ -18,6 +18,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::command::Options;
+use super::config::Config;
 use super::defaults::{self, Host};
 use super::process::{kill_pid, Qemu};
 use super::root::Root;
@@ -46,6 +47,9 @@ const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct QemuDriver {
     store: Store,
     host: Host,
+    /// What `qemu.conf` says, read when the connection opens, as libvirt reads it when its
+    /// driver starts.
+    config: Config,
     /// Why each domain that this driver stopped is shut off (libvirt keeps this in
     /// memory only, too).
     shutoff: Mutex<HashMap<[u8; 16], virDomainShutoffReason>>,
@@ -54,11 +58,13 @@ pub struct QemuDriver {
 impl QemuDriver {
     /// The driver of `root`, whose directories are created if missing.
     pub fn new(root: Root) -> Result<QemuDriver> {
+        let config = Config::load(&root.config_file()?)?;
         let store = Store::new(root);
         store.create()?;
         Ok(QemuDriver {
             store,
             host: Host::probe(),
+            config,
             shutoff: Mutex::new(HashMap::new()),
         })
     }

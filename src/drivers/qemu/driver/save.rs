@@ -76,15 +76,19 @@ impl SaveRestore for QemuDriver {
         flags: SaveRestoreFlags,
     ) -> Result<()> {
         Error::check_flags(VIR_FROM_QEMU, flags, SAVE_FLAGS, "qemuDomainSaveFlags")?;
+        // As libvirt, the configured format is checked before anything else is looked at.
+        let format = self.config.save_format()?;
+        migration::check_writable(format)?;
         self.with_dom(dom, |lock, d| {
             let run = d.run.as_ref().ok_or_else(not_running)?;
             let xml = self.image_xml(&run.def, &run.live, dxml)?;
             let was_running = !run.status.is_paused();
-            let image = SaveImage::new(
+            let mut image = SaveImage::new(
                 xml,
                 Some(defaults::cookie_xml(&run.live)),
                 flags.requested_state().unwrap_or(was_running),
             );
+            image.header.format = format as u32;
             let mut qemu = self.attach(d)?;
             let name = d.def().name();
             let id = run.status.id;

@@ -45,6 +45,7 @@
 //! save; [`pump`]: the socket pair and the threads that drain it ([`worker`]);
 //! [`decompress`]: the compressed images of libvirt's `save_image_format`.
 
+mod compress;
 mod decompress;
 mod image_file;
 mod job;
@@ -53,10 +54,11 @@ mod worker;
 mod write_behind;
 
 use std::fs::File;
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::direct_io::{AlignedBuf, DirectFile, ALIGN};
@@ -66,6 +68,7 @@ use crate::abi::virErrorDomain::VIR_FROM_QEMU;
 use crate::abi::virErrorNumber::{VIR_ERR_OPERATION_FAILED, VIR_ERR_OPERATION_UNSUPPORTED};
 use crate::drivers::files::Replacement;
 use crate::{Error, Result};
+pub use compress::check_writable;
 pub use image_file::new_image_file;
 use image_file::{commit, write_error};
 pub use job::{cancel_save, migrate_from_fd, migrate_to_fd};
@@ -105,11 +108,16 @@ pub fn save_image(
     let mut image = image.clone();
     image.header.complete = false;
     let prefix = image.encode()?;
+    let format = Format::of(image.header.format).unwrap_or(Format::Raw);
+    let sink = match format {
+        Format::Raw if bypass_cache => Some(Sink::Direct),
+        Format::Raw => None,
+        _ => Some(Sink::Compressed(format)),
+    };
     let bandwidth = unthrottle(monitor)?;
-    let streamed = if bypass_cache {
-        save_through_socket(monitor, file.file(), &prefix, path, deadline)
-    } else {
-        save_directly(monitor, file.file(), &prefix, path, deadline)
+    let streamed = match sink {
+        Some(sink) => save_through_socket(monitor, file.file(), &prefix, path, deadline, sink),
+        None => save_directly(monitor, file.file(), &prefix, path, deadline),
     };
     rethrottle(monitor, bandwidth);
     streamed?;
@@ -220,30 +228,58 @@ fn save_directly(
     migrated.map(drop)
 }
 
-/// Bypass-cache save: QEMU writes into a socket, a [`Pump`] moves the bytes into the file.
+/// Where a save through a socket puts the stream.
+enum Sink {
+    /// Into the file with `O_DIRECT` (bypass cache).
+    Direct,
+    /// Compressed into the file, after the data section.
+    Compressed(Format),
+}
+
+/// Bypass-cache or compressed save: QEMU writes into a socket, a [`Pump`] moves the bytes
+/// into the file (the first buffer starts with `prefix`, the header and data section), or
+/// through a compressor into the file after `prefix`.
 fn save_through_socket(
     monitor: &mut Monitor,
     file: &File,
     prefix: &[u8],
     shown: &Path,
     deadline: Instant,
+    sink: Sink,
 ) -> Result<()> {
     let err = |e: io::Error| write_error(shown, &e);
     let (reader, from_qemu) = stream_socket().map_err(err)?;
     set_nonblocking(&reader).map_err(err)?;
-    let mut out = DirectFile::new(file.try_clone().map_err(err)?, true).map_err(err)?;
-    let mut first = AlignedBuf::new(prefix.len().max(CHUNK));
-    first.extend_from_slice(prefix);
-    let mut offset = 0u64;
-    let mut pump = Pump::spawn(
-        first,
-        move |buf, stop| fill_from_socket(&reader, buf, stop),
-        move |buf, _| {
-            out.write_all_at(buf.filled(), offset)?;
-            offset += buf.len() as u64;
-            Ok(())
-        },
-    )
+    let fill = move |buf: &mut AlignedBuf, stop: &_| fill_from_socket(&reader, buf, stop);
+    // The compressor, shared with the sink thread, finished here once the stream ends.
+    let encoder = Arc::new(Mutex::new(None));
+    let mut pump = match sink {
+        Sink::Direct => {
+            let mut out = DirectFile::new(file.try_clone().map_err(err)?, true).map_err(err)?;
+            let mut first = AlignedBuf::new(prefix.len().max(CHUNK));
+            first.extend_from_slice(prefix);
+            let mut offset = 0u64;
+            Pump::spawn(first, fill, move |buf, _| {
+                out.write_all_at(buf.filled(), offset)?;
+                offset += buf.len() as u64;
+                Ok(())
+            })
+        }
+        Sink::Compressed(format) => {
+            file.write_all_at(prefix, 0).map_err(err)?;
+            let mut out = file.try_clone().map_err(err)?;
+            out.seek(SeekFrom::Start(prefix.len() as u64))
+                .map_err(err)?;
+            *lock(&encoder) = Some(compress::encoder(format, out)?);
+            let shared = Arc::clone(&encoder);
+            Pump::spawn(AlignedBuf::new(CHUNK), fill, move |buf, _| {
+                match lock(&shared).as_mut() {
+                    Some(encoder) => encoder.write_all(buf.payload()),
+                    None => Err(io::Error::other("the compressor is gone")),
+                }
+            })
+        }
+    }
     .map_err(err)?;
 
     let started = start_migration(monitor, SAVE, from_qemu.as_fd());
@@ -261,7 +297,17 @@ fn save_through_socket(
     // A disk error of ours is the cause of whatever QEMU reports.
     written.map_err(err)?;
     migrated?;
-    read.map_err(err)
+    read.map_err(err)?;
+    let encoder = lock(&encoder).take();
+    match encoder {
+        Some(encoder) => encoder.finish().map_err(err),
+        None => Ok(()),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic in the sink thread leaves the compressor to be dropped, never half used.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The first bytes of QEMU's migration stream.
