@@ -13,7 +13,7 @@ set -euo pipefail
 packages=(libvirt0 libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
           python3-libvirt python3-pytest python3
           pkg-config gcc g++ make binutils libc6-dev valgrind nasm qemu-system-x86 qemu-utils
-          e2fsprogs mount util-linux bzip2 xz-utils lzop)
+          e2fsprogs mount util-linux bzip2 xz-utils lzop zstd)
 if [[ ${1:-} == --list ]]; then
     echo "${packages[@]}"
     exit 0

@@ -1,5 +1,5 @@
 //! Compressed save images, as a libvirt host with `save_image_format` writes them: the
-//! header's format field says gzip, bzip2 or xz, and the compressed migration stream
+//! header's format field says gzip, bzip2, xz or zstd, and the compressed migration stream
 //! follows the padding. A raw image of the test guest, recompressed so, restores on the
 //! QEMU driver with the guest's RAM intact (paused, then counting on); a truncated or
 //! corrupt stream fails the restore in a few words and leaves no QEMU behind.
@@ -38,6 +38,7 @@ fn compress(format: Format, data: &[u8]) -> Vec<u8> {
             e.write_all(data).unwrap();
             e.finish().unwrap();
         }
+        Format::Zstd => out = zstd::encode_all(data, 1).unwrap(),
         _ => unreachable!("not a compressed format"),
     }
     out
@@ -66,7 +67,7 @@ fn compressed_images_restore_with_the_guests_ram() {
     let raw = root.join("raw.save");
     dom.save(&raw).unwrap();
 
-    for format in [Format::Gzip, Format::Bzip2, Format::Xz] {
+    for format in [Format::Gzip, Format::Bzip2, Format::Xz, Format::Zstd] {
         let path = root.join(format!("{}.save", format.name()));
         fs::write(&path, recompressed(&raw, format, |s| compress(format, s))).unwrap();
         // The XML calls read it as any image.
@@ -145,6 +146,7 @@ fn saves_are_compressed_as_qemu_conf_says() {
         (Format::Gzip, "gzip"),
         (Format::Bzip2, "bzip2"),
         (Format::Xz, "xz"),
+        (Format::Zstd, "zstd"),
     ] {
         fs::write(
             &conf,

@@ -30,8 +30,8 @@ pub const PADDING: u32 = 64 * 1024;
 /// domain XML, and a bound on what a corrupt header can make it allocate.
 const MAX_DATA_LEN: u32 = 16 << 20;
 
-/// How the migration stream is stored (libvirt's `virQEMUSaveFormat`); only raw streams
-/// are written by virshim.
+/// How the migration stream is stored (libvirt's `virQEMUSaveFormat`): libvirt 9.0's
+/// five, and zstd as libvirt writes it since (value 5, `save_image_format = "zstd"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, strum::FromRepr)]
 pub enum Format {
     Raw = 0,
@@ -39,6 +39,7 @@ pub enum Format {
     Bzip2 = 2,
     Xz = 3,
     Lzop = 4,
+    Zstd = 5,
 }
 
 impl Format {
@@ -49,15 +50,9 @@ impl Format {
 
     /// The format `save_image_format` names, if libvirt 9.0 knows it.
     pub fn named(name: &str) -> Option<Format> {
-        [
-            Format::Raw,
-            Format::Gzip,
-            Format::Bzip2,
-            Format::Xz,
-            Format::Lzop,
-        ]
-        .into_iter()
-        .find(|f| f.name() == name)
+        (0..)
+            .map_while(Format::from_repr)
+            .find(|f| f.name() == name)
     }
 
     /// libvirt's name of the format, as `save_image_format` spells it.
@@ -68,6 +63,7 @@ impl Format {
             Format::Bzip2 => "bzip2",
             Format::Xz => "xz",
             Format::Lzop => "lzop",
+            Format::Zstd => "zstd",
         }
     }
 }

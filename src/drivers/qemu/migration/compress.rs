@@ -1,8 +1,8 @@
 //! Compressed saves: with `save_image_format` set in `qemu.conf`, libvirt pipes QEMU's
-//! migration stream through `gzip -c`, `bzip2 -c` or `xz -c` into the image, after the
-//! padding. virshim compresses in process, in the pump's sink thread, at the level those
-//! programs default to (xz on every core, as `xz -T0` would: the stream stays one xz file
-//! any `xz -d` reads).
+//! migration stream through `gzip -c`, `bzip2 -c` or `xz -c` (and, after 9.0, `zstd -c`)
+//! into the image, after the padding. virshim compresses in process, in the pump's sink
+//! thread, at the level those programs default to; xz and zstd on every core, as `xz -T0`
+//! and `zstd -T0` would (the stream stays one file any `xz -d`/`zstd -d` reads).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -20,6 +20,7 @@ const OUTPUT_BUFFER: usize = 1 << 20;
 const GZIP_LEVEL: u32 = 6;
 const BZIP2_LEVEL: u32 = 9;
 const XZ_PRESET: u32 = 6;
+const ZSTD_LEVEL: i32 = 3;
 
 /// A compressor of the stream, writing into the image.
 pub(super) trait Encoder: Write + Send {
@@ -36,6 +37,12 @@ impl Encoder for flate2::write::GzEncoder<BufWriter<File>> {
 impl Encoder for bzip2::write::BzEncoder<BufWriter<File>> {
     fn finish(self: Box<Self>) -> io::Result<()> {
         bzip2::write::BzEncoder::finish(*self)?.flush()
+    }
+}
+
+impl Encoder for zstd::stream::write::Encoder<'static, BufWriter<File>> {
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        zstd::stream::write::Encoder::finish(*self)?.flush()
     }
 }
 
@@ -73,14 +80,22 @@ pub(super) fn encoder(format: Format, out: File) -> Result<Box<dyn Encoder>> {
             bzip2::Compression::new(BZIP2_LEVEL),
         )),
         Format::Xz => {
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             let stream = MtStreamBuilder::new()
                 .preset(XZ_PRESET)
                 .check(Check::Crc64)
-                .threads(u32::try_from(threads).unwrap_or(1))
+                .threads(cores())
                 .encoder()
-                .map_err(|e| Error::internal(format!("cannot start the xz compressor: {e}")))?;
+                .map_err(|e| cannot_start("xz", e))?;
             Box::new(liblzma::write::XzEncoder::new_stream(out, stream))
+        }
+        Format::Zstd => {
+            let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)
+                .map_err(|e| cannot_start("zstd", e))?;
+            encoder
+                .multithread(cores())
+                .and_then(|()| encoder.include_checksum(true))
+                .map_err(|e| cannot_start("zstd", e))?;
+            Box::new(encoder)
         }
         Format::Raw | Format::Lzop => {
             return Err(Error::internal(format!(
@@ -89,4 +104,13 @@ pub(super) fn encoder(format: Format, out: File) -> Result<Box<dyn Encoder>> {
             )))
         }
     })
+}
+
+/// The threads a parallel compressor uses: one a core.
+fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
+}
+
+fn cannot_start(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("cannot start the {what} compressor: {e}"))
 }

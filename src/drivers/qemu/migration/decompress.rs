@@ -25,6 +25,10 @@ pub(super) fn decoder(format: Format, input: File) -> Result<Box<dyn Read + Send
         Format::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
         Format::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
         Format::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
+        Format::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(input)
+                .map_err(|e| Error::internal(format!("cannot start the zstd decoder: {e}")))?,
+        ),
         Format::Lzop => {
             return Err(Error::new(
                 VIR_ERR_OPERATION_UNSUPPORTED,
@@ -89,6 +93,7 @@ mod tests {
                 e.write_all(data).unwrap();
                 e.finish().unwrap();
             }
+            Format::Zstd => out = zstd::encode_all(data, 1).unwrap(),
             _ => out.extend_from_slice(data),
         }
         out
@@ -138,7 +143,13 @@ mod tests {
         let stream: Vec<u8> = (0..100_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        for format in [Format::Raw, Format::Gzip, Format::Bzip2, Format::Xz] {
+        for format in [
+            Format::Raw,
+            Format::Gzip,
+            Format::Bzip2,
+            Format::Xz,
+            Format::Zstd,
+        ] {
             let file = file_with(b"QEVM-header-and-padding", &compressed(format, &stream));
             assert_eq!(decoded(format, file).unwrap(), stream, "{format:?}");
         }
@@ -146,8 +157,11 @@ mod tests {
 
     #[test]
     fn damaged_streams_are_said_to_be() {
-        let stream = vec![7u8; 300_000];
-        for format in [Format::Gzip, Format::Bzip2, Format::Xz] {
+        // Little to compress, so that the middle of the compressed stream is data.
+        let stream: Vec<u8> = (0..300_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        for format in [Format::Gzip, Format::Bzip2, Format::Xz, Format::Zstd] {
             let whole = compressed(format, &stream);
             let cut = decoded(format, file_with(b"", &whole[..whole.len() / 2])).unwrap_err();
             assert!(cut.to_string().contains("truncated"), "{format:?}: {cut}");
