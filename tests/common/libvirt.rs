@@ -26,12 +26,11 @@ use virshim::abi::{DomainState, NoFlags};
 use virshim::core::Connection;
 
 use super::{
-    attach, check_stream, guest_xml, qemus_under, read_phys, require, require_file, running, secs,
-    tools, Status, STATUS, UUID,
+    attach, check_stream, guest_xml_mib, qemus_under, read_phys, require, require_file, running,
+    secs, tools, Status, STATUS, UUID,
 };
 
 pub const NAME: &str = "guest";
-pub const RAM: u64 = 32 << 20;
 pub const QEMU_CONF: &str = "stdio_handler = \"file\"\nsecurity_driver = \"none\"\n\
                          namespaces = [ ]\ncgroup_controllers = [ ]\n";
 pub const NOBODY: u32 = 65534;
@@ -70,10 +69,18 @@ pub struct Dirs {
     pub libvirt: PathBuf,
     pub virshim: PathBuf,
     pub kernel: PathBuf,
+    /// The guest's RAM in MiB.
+    pub ram_mib: u64,
 }
 
 impl Dirs {
+    /// A test's folders, for the guest with 32 MiB of RAM.
     pub fn new(test: &str, kernel: &Path) -> Dirs {
+        Dirs::sized(test, kernel, 32)
+    }
+
+    /// A test's folders, for the guest with `ram_mib` of RAM.
+    pub fn sized(test: &str, kernel: &Path, ram_mib: u64) -> Dirs {
         let base = std::env::temp_dir().join(format!("virshim-interop-{test}"));
         let _ = fs::remove_dir_all(&base);
         let libvirt = base.join("l");
@@ -98,11 +105,17 @@ impl Dirs {
             libvirt,
             virshim,
             kernel: guest,
+            ram_mib,
         }
     }
 
     pub fn xml(&self) -> String {
-        guest_xml(NAME, UUID, &self.kernel)
+        guest_xml_mib(NAME, UUID, &self.kernel, self.ram_mib)
+    }
+
+    /// The guest's RAM in bytes.
+    pub fn ram(&self) -> u64 {
+        self.ram_mib << 20
     }
 
     /// Both sides' qemu.conf with `extra` added (e.g. `save_image_format = "xz"`); each
@@ -257,14 +270,15 @@ impl Libvirt {
         Status::parse(&bytes)
     }
 
-    /// All of the guest's RAM, through HMP `pmemsave` into a file of `dir`.
-    pub fn ram(&mut self, dir: &Path) -> Vec<u8> {
-        let file = dir.join("ram.bin");
+    /// All of the guest's RAM, through HMP `pmemsave` into a file of the base folder.
+    pub fn ram(&mut self, dirs: &Dirs) -> Vec<u8> {
+        let file = dirs.base.join("ram.bin");
         // Quoted: HMP would read `SIZE /tmp` as a division.
-        let out = self.hmp(&format!("pmemsave 0 {RAM} \"{}\"", file.display()));
+        let len = dirs.ram();
+        let out = self.hmp(&format!("pmemsave 0 {len} \"{}\"", file.display()));
         let bytes = fs::read(&file).unwrap_or_else(|e| panic!("{e}: {out}"));
         fs::remove_file(&file).unwrap();
-        assert_eq!(bytes.len() as u64, RAM);
+        assert_eq!(bytes.len() as u64, len);
         bytes
     }
 
@@ -355,7 +369,7 @@ impl Libvirt {
     /// (`before`), then running (resumed if paused) and counting on; returns its status.
     pub fn check_restored(&mut self, dirs: &Dirs, before: &Status, was_running: bool) -> Status {
         assert_eq!(self.state(), expected_state(was_running));
-        let restored = check_restored_ram(&self.ram(&dirs.base), before);
+        let restored = check_restored_ram(&self.ram(dirs), before);
         if !was_running {
             assert_eq!(self.status().counter, restored.counter);
             self.on_guest("resume");
@@ -384,7 +398,7 @@ pub fn virshim_check_restored(
     assert_eq!(state, expected_state(was_running));
     let mut q = attach(&dirs.virshim, NAME);
     assert_eq!(running(&mut q), was_running);
-    let restored = check_restored_ram(&read_phys(&mut q, &dirs.virshim, 0, RAM), before);
+    let restored = check_restored_ram(&read_phys(&mut q, &dirs.virshim, 0, dirs.ram()), before);
     drop(q);
     if !was_running {
         dom.resume().unwrap();
