@@ -40,9 +40,15 @@ pub fn open(root: &Path) -> Connection {
 }
 
 pub fn guest_xml(name: &str, uuid: &str, kernel: &Path) -> String {
+    guest_xml_mib(name, uuid, kernel, 32)
+}
+
+/// The guest with `mib` of RAM (the fill covers all of it above 2 MiB).
+pub fn guest_xml_mib(name: &str, uuid: &str, kernel: &Path, mib: u64) -> String {
     format!(
         "<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid>\
-         <memory unit='MiB'>32</memory><os><type>hvm</type><kernel>{}</kernel></os></domain>",
+         <memory unit='MiB'>{mib}</memory><os><type>hvm</type><kernel>{}</kernel></os>\
+         </domain>",
         kernel.display()
     )
 }

@@ -25,6 +25,8 @@ use virshim::drivers::qemu::testing::process::{Paths, Qemu};
 mod connect;
 mod driver;
 mod faults;
+/// libvirt's own QEMU driver beside virshim's, for the interop tests.
+pub mod libvirt;
 // Each test crate uses its own part of these.
 #[allow(unused_imports)]
 pub use connect::*;
