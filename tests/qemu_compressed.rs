@@ -1,6 +1,6 @@
 //! Compressed save images, as a libvirt host with `save_image_format` writes them: the
 //! header's format field says gzip, bzip2, xz or zstd, and the compressed migration stream
-//! follows the padding. A raw image of the test guest, recompressed so, restores on the
+//! follows the padding. A raw image of the test guest (8 MiB), recompressed so, restores on the
 //! QEMU driver with the guest's RAM intact (paused, then counting on); a truncated or
 //! corrupt stream fails the restore in a few words and leaves no QEMU behind.
 //!
@@ -18,7 +18,21 @@ use virshim::abi::virDomainState::*;
 use virshim::abi::virErrorDomain::VIR_FROM_QEMU;
 use virshim::abi::virErrorNumber::*;
 use virshim::abi::{ConnectFlags, DomainState, NoFlags, SaveImageXmlFlags, SaveRestoreFlags};
+use virshim::core::{Connection, Domain};
 use virshim::drivers::qemu::image::{Format, SaveImage};
+
+/// The guest's RAM: small, as it does not compress and every format compresses it.
+const RAM_MIB: u64 = 8;
+
+/// The test guest with [`RAM_MIB`], defined, started, its RAM filled.
+fn small_guest(conn: &Connection, root: &Path, kernel: &Path) -> Domain {
+    let dom = conn
+        .define_xml(&guest_xml_mib("guest", UUID, kernel, RAM_MIB))
+        .unwrap();
+    dom.create().unwrap();
+    wait_filled(&mut attach(root, "guest"), root);
+    dom
+}
 
 fn compress(format: Format, data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -63,7 +77,7 @@ fn compressed_images_restore_with_the_guests_ram() {
     };
     let (_serial, _stragglers, root) = setup("compressed");
     let conn = open(&root);
-    let dom = started(&conn, &root, "guest", &kernel);
+    let dom = small_guest(&conn, &root, &kernel);
     let raw = root.join("raw.save");
     dom.save(&raw).unwrap();
 
@@ -84,7 +98,7 @@ fn compressed_images_restore_with_the_guests_ram() {
             (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION as i32)
         );
         let mut q = attach(&root, "guest");
-        let ram = read_phys(&mut q, &root, 0, 32 << 20);
+        let ram = read_phys(&mut q, &root, 0, RAM_MIB << 20);
         let status = Status::in_ram(&ram);
         assert_eq!(&status.marker, b"FILLDONE", "{format:?}");
         check_stream(&ram, status.end as usize);
@@ -160,7 +174,7 @@ fn saves_are_compressed_as_qemu_conf_says() {
                 wait_filled(&mut attach(&root, "guest"), &root);
                 dom
             }
-            Err(_) => started(&conn, &root, "guest", &kernel),
+            Err(_) => small_guest(&conn, &root, &kernel),
         };
         let path = root.join(format!("{}.save", format.name()));
         dom.save(&path).unwrap();
@@ -179,7 +193,7 @@ fn saves_are_compressed_as_qemu_conf_says() {
         conn.restore(&path).unwrap();
         let mut q = attach(&root, "guest");
         pause(&mut q);
-        let ram = read_phys(&mut q, &root, 0, 32 << 20);
+        let ram = read_phys(&mut q, &root, 0, RAM_MIB << 20);
         let status = Status::in_ram(&ram);
         assert_eq!(&status.marker, b"FILLDONE", "{format:?}");
         check_stream(&ram, status.end as usize);
