@@ -141,26 +141,30 @@ fn damaged_streams_are_said_to_be() {
     let named = sample("named");
     assert_corrupt(&flipped(named.clone(), 40), "header does not match");
 
-    // The stored noise block is last, its end marker after it.
+    // The stored noise block is last, its end marker after it; the first block's
+    // compressed data starts before byte 100 (past the header and 5 block fields).
     let last = sample("default").len() - 5;
-    assert_corrupt(
-        &flipped(sample("default"), last),
-        "uncompressed data does not match its Adler-32",
-    );
-    assert_corrupt(
-        &flipped(sample("crc32"), last),
-        "uncompressed data does not match its CRC-32",
-    );
-    // The first block's compressed data, past the header and 5 block fields.
     let early = 100;
-    assert_corrupt(
-        &flipped(sample("adler32-both"), early),
-        "compressed data does not match its Adler-32",
-    );
-    assert_corrupt(
-        &flipped(sample("crc32-both"), early),
-        "compressed data does not match its CRC-32",
-    );
+    for (stem, at, says) in [
+        (
+            "default",
+            last,
+            "uncompressed data does not match its Adler-32",
+        ),
+        ("crc32", last, "uncompressed data does not match its CRC-32"),
+        (
+            "adler32-both",
+            early,
+            "compressed data does not match its Adler-32",
+        ),
+        (
+            "crc32-both",
+            early,
+            "compressed data does not match its CRC-32",
+        ),
+    ] {
+        assert_corrupt(&flipped(sample(stem), at), says);
+    }
     // Without checksums, damage shows only where LZO1X itself notices.
     let unsummed = decode(&flipped(sample("no-checksum"), early));
     assert!(unsummed.map_or(true, |d| d != data()));
