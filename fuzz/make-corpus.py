@@ -9,6 +9,7 @@ the real `lzop` writes (it must be installed). Run it again after changing it or
 data: it replaces the corpus.
 """
 
+import base64
 import pathlib
 import shutil
 import struct
@@ -222,6 +223,12 @@ def lzop_corpus():
     files["zero-padded"] = b"\x05" + lzop([], noise) + bytes(40)
     whole = files["text-adler32-both"]
     files["truncated"] = whole[: len(whole) // 2]
+    # Once handed out part of a block that failed to decode, read again after the error.
+    files["crash-reread-after-bad-block"] = base64.b64decode(
+        "QIlMWk8ADQoaChBAIKAJQAEFAwAADAAAAABrF0XcAAAAAAAq1AMSAAABLAAAAK4PAO/ezbyrmomRgG9eTTwr"
+        "GiIRpgKzoqYCRDOmAtXEpgJmVaYC9+amAoh3pgIZCKYCqpmmAjsqpgLMu6YCXf////////////////////9M"
+        "pgLu3aYCf26mAhD/pgKhkKYCMiGmAsOypgJUQ6YC5dSmAnZlpgIH9qYCmIemAikYpgK6qaYCSzqmAtzLpgJt"
+        "XKYC/u2mAo9+pgIgD6YCsaCmAkIxpAIAAtPCsaCPfm1cZFNCMSAP/u315NPCEQAAAAAAAA==")
     testdata = ROOT / "src/drivers/qemu/migration/lzop/testdata"
     for path in sorted(testdata.glob("*.lzo")):
         files[f"testdata-{path.stem}"] = b"\xff" + path.read_bytes()

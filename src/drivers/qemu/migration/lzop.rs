@@ -222,16 +222,12 @@ impl<R: Read> LzopDecoder<R> {
             let n = lzo::decompress_into(&self.packed, &mut self.block)
                 .map_err(|e| corrupt(format!("an lzop block does not decompress ({e})")))?;
             if n != length {
-                self.block.clear();
                 return Err(corrupt(format!(
                     "an lzop block of {length} bytes decompresses to {n}"
                 )));
             }
         }
-        if let Err(e) = data_sums.verify(&self.block, "uncompressed") {
-            self.block.clear();
-            return Err(e);
-        }
+        data_sums.verify(&self.block, "uncompressed")?;
         Ok(true)
     }
 
@@ -288,6 +284,9 @@ impl<R: Read> Read for LzopDecoder<R> {
                 Ok(true) => {}
                 Ok(false) => return Ok(0),
                 Err(e) => {
+                    // Nothing of a block that failed may be handed out.
+                    self.block.clear();
+                    self.pos = 0;
                     self.state = State::Failed;
                     return Err(e);
                 }

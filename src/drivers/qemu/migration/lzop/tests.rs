@@ -207,13 +207,21 @@ fn block_lengths_are_bounded() {
 
 #[test]
 fn a_failed_stream_stays_failed() {
-    let bad = flipped(sample("default"), sample("default").len() - 5);
-    let mut decoder = LzopDecoder::new(&bad[..]);
-    let mut out = Vec::new();
-    assert!(decoder.read_to_end(&mut out).is_err());
-    let mut buf = [0; 100];
-    let again = decoder.read(&mut buf).unwrap_err();
-    assert!(again.to_string().contains("earlier error"), "{again}");
+    // A bad checksum, and LZO1X data that does not decode (found by fuzzing).
+    let mut undecodable = sample("named");
+    let at = EMPTY_HEADER + "named".len() + 12;
+    undecodable[at..at + 8].fill(0xff);
+    for bad in [
+        flipped(sample("default"), sample("default").len() - 5),
+        undecodable,
+    ] {
+        let mut decoder = LzopDecoder::new(&bad[..]);
+        let mut out = Vec::new();
+        assert!(decoder.read_to_end(&mut out).is_err());
+        let mut buf = [0; 100];
+        let again = decoder.read(&mut buf).unwrap_err();
+        assert!(again.to_string().contains("earlier error"), "{again}");
+    }
 }
 
 /// A member's header, as lzop lays it out for `version`, summed as `flags` say.
