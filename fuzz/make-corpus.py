@@ -4,13 +4,16 @@
 Valid inputs of every kind come from the XML in src/xml/testdata, src/drivers/test and
 src/drivers/qemu/testdata; beside them, images with absurd headers (a cookie offset beyond
 the data length, lengths near 2^32 and negative, partial magic, byte-swapped fields, every
-kind of truncation) and QMP streams as QEMU 7.2 writes them, whole and broken. Run it again
-after changing it or the test data: it replaces the corpus.
+kind of truncation), QMP streams as QEMU 7.2 writes them, whole and broken, and lzop streams
+the real `lzop` writes (it must be installed). Run it again after changing it or the test
+data: it replaces the corpus.
 """
 
+import base64
 import pathlib
 import shutil
 import struct
+import subprocess
 import sys
 
 FUZZ = pathlib.Path(__file__).resolve().parent
@@ -196,6 +199,42 @@ def qemu_image_corpus(xmls):
     write("qemu_image", files)
 
 
+def lzop(options, data):
+    """`data` through the real `lzop -c` with `options`."""
+    return subprocess.run(["lzop", "-c", *options], input=data, capture_output=True,
+                          check=True).stdout
+
+
+def lzop_corpus():
+    """lzop streams the real lzop wrote, small, each way of calling it (checksums of the
+    data or of both, Adler-32 or CRC-32, none, levels 1 and 9), compressed and stored
+    blocks, after the byte that sets the fuzz target's read size; and lzop.rs's test files."""
+    text = b"".join(b"line %d of a small text that compresses\n" % i for i in range(60))
+    noise = bytes((i * 7919 + (i >> 3) * 104729) % 256 for i in range(300))
+    ways = {"default": [], "fast": ["-1"], "best": ["-9"], "crc32": ["--crc32"],
+            "no-checksum": ["-F"], "adler32-both": ["-C", "-C"],
+            "crc32-both": ["--crc32", "-C", "-C"], "filter": ["--filter=1"]}
+    files = {}
+    for way, options in ways.items():
+        files[f"text-{way}"] = b"\x07" + lzop(options, text)
+        files[f"noise-{way}"] = b"\x40" + lzop(options, noise)
+    files["empty"] = b"\x01" + lzop([], b"")
+    files["two-members"] = b"\x03" + lzop([], text[:500]) + lzop(["-9"], noise)
+    files["zero-padded"] = b"\x05" + lzop([], noise) + bytes(40)
+    whole = files["text-adler32-both"]
+    files["truncated"] = whole[: len(whole) // 2]
+    # Once handed out part of a block that failed to decode, read again after the error.
+    files["crash-reread-after-bad-block"] = base64.b64decode(
+        "QIlMWk8ADQoaChBAIKAJQAEFAwAADAAAAABrF0XcAAAAAAAq1AMSAAABLAAAAK4PAO/ezbyrmomRgG9eTTwr"
+        "GiIRpgKzoqYCRDOmAtXEpgJmVaYC9+amAoh3pgIZCKYCqpmmAjsqpgLMu6YCXf////////////////////9M"
+        "pgLu3aYCf26mAhD/pgKhkKYCMiGmAsOypgJUQ6YC5dSmAnZlpgIH9qYCmIemAikYpgK6qaYCSzqmAtzLpgJt"
+        "XKYC/u2mAo9+pgIgD6YCsaCmAkIxpAIAAtPCsaCPfm1cZFNCMSAP/u315NPCEQAAAAAAAA==")
+    testdata = ROOT / "src/drivers/qemu/migration/lzop/testdata"
+    for path in sorted(testdata.glob("*.lzo")):
+        files[f"testdata-{path.stem}"] = b"\xff" + path.read_bytes()
+    return files
+
+
 # Inputs that once crashed the XML reader (see its tests), kept to be replayed.
 XML_REGRESSIONS = {
     "crash-bom-position": "\ufeff<dom<daoma".encode(),
@@ -215,6 +254,7 @@ def main():
     test_image_corpus(xmls)
     qemu_image_corpus(xmls)
     write("qmp", qmp_streams())
+    write("lzop", lzop_corpus())
 
 
 if __name__ == "__main__":

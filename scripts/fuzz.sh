@@ -19,7 +19,7 @@ set -euo pipefail
 self=$(realpath "$0")
 cd "$(dirname "$self")/../fuzz"
 
-TARGETS=(test_image qemu_image domain_xml qmp)
+TARGETS=(test_image qemu_image domain_xml qmp lzop)
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 BIN=target/$TRIPLE/release
 # Per input: 10 s is a hang; 512 MiB in one allocation, or 2 GiB resident, is unbounded.

@@ -17,7 +17,8 @@ pub mod defaults {
 /// The data path of save and restore, and bare migration streams.
 pub mod migration {
     pub use super::super::migration::{
-        migrate_from_fd, migrate_to_fd, new_image_file, restore_image, save_image, WRITE_BEHIND,
+        migrate_from_fd, migrate_to_fd, new_image_file, restore_image, save_image, LzopDecoder,
+        WRITE_BEHIND,
     };
 }
 

@@ -43,12 +43,14 @@
 //! [`job`]: the migration as a QMP job (start, wait, cancel); [`image_file`]: the
 //! temporary file that becomes the image; [`write_behind`]: writeback during a plain
 //! save; [`pump`]: the socket pair and the threads that drain it ([`worker`]);
-//! [`decompress`]: the compressed images of libvirt's `save_image_format`.
+//! [`decompress`]: the compressed images of libvirt's `save_image_format`; [`lzop`]: lzop's
+//! container, read as a stream.
 
 mod compress;
 mod decompress;
 mod image_file;
 mod job;
+mod lzop;
 mod pump;
 mod worker;
 mod write_behind;
@@ -73,6 +75,7 @@ pub use image_file::new_image_file;
 use image_file::{commit, write_error};
 pub use job::{cancel_save, migrate_from_fd, migrate_to_fd};
 use job::{rethrottle, start_migration, unthrottle, wait_migration, RESTORE, SAVE};
+pub use lzop::LzopDecoder;
 use pump::{
     fill_from_socket, is_stopped, set_nonblocking, stream_socket, write_to_socket, Pump, CHUNK,
 };
