@@ -13,6 +13,9 @@
 #   make bench      bench/run.sh
 #   make bench-qemu bench/qemu.sh (as root): 1 GiB QEMU save/restore on virshim and libvirt 9.0,
 #                   beside raw QEMU and dd; RUNS=N runs (default 3)
+#   make bench-compressed  bench/compressed.sh (as root): each save_image_format's save and
+#                   restore of a 1 GiB guest on virshim and libvirt 9.0, image sizes;
+#                   FORMATS="raw gzip ..." and MIB=N to narrow it
 #   make xml-diff   domain XML defined on virshim and on libvirt 9.0, compared over libvirt's
 #                   own test documents and their mutations (tests/xmldiff/full.sh)
 #   make fuzz       each fuzz target (fuzz/, libFuzzer on stable Rust) for FUZZ_TIME seconds
@@ -52,7 +55,7 @@ TEST_PREFIX := $(OUT)/prefix
 ABS_PREFIX = $(abspath $(PREFIX))
 INSTALL_ROOT = $(DESTDIR)$(ABS_PREFIX)
 
-.PHONY: all lib headers stubs install test demo bench bench-qemu xml-diff fuzz check tsan clean
+.PHONY: all lib headers stubs install test demo bench bench-qemu bench-compressed xml-diff fuzz check tsan clean
 
 all: lib
 
@@ -108,6 +111,11 @@ bench-qemu:
 	bash scripts/setup.sh
 	$(MAKE) --no-print-directory lib
 	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) bash bench/qemu.sh $(RUNS)
+
+bench-compressed:
+	bash scripts/setup.sh
+	$(MAKE) --no-print-directory lib
+	VIRSHIM_LIBDIR=$(abspath $(LIBOUT)) bash bench/compressed.sh
 
 tsan:
 	bash scripts/tsan.sh

@@ -25,72 +25,20 @@
 #      into a file + fsync, and its incoming migration from that file, cold (`fd:`, and
 #      `exec:cat` timed from QEMU's start).
 # Then prints the figures (median of the runs, range in brackets) and the targets' ratios.
-#
-# System changes: libvirt 9.0 refuses to start its QEMU driver as root unless the user
-# `libvirt-qemu` exists (even with user = "root" in qemu.conf); if it is missing, this
-# script creates it (useradd --system) and leaves it. Nothing else outside BENCH_DIR is
-# touched (besides dropping the page cache).
+
+# System changes: see bench/qemu_common.sh (the user libvirt-qemu).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-libdir=$(cd "${VIRSHIM_LIBDIR:-$here/../target/virshim/lib}" && pwd)
+prog=bench/qemu.sh
 runs=${1:-3}
-mib=${MIB:-1024}
 xml_calls=${XML_CALLS:-2000}
-base=${BENCH_DIR:-/var/tmp/virshim-bench}
-export BENCH_SETTLE=${BENCH_SETTLE:-3}
-
-if [ "$(id -u)" != 0 ]; then
-    echo "bench/qemu.sh: run as root (it drops the page cache)" >&2
-    exit 1
-fi
-for tool in qemu-system-x86_64 nasm gcc pkg-config dd /usr/bin/python3; do
-    command -v "$tool" > /dev/null || { echo "bench/qemu.sh: $tool is missing" >&2; exit 1; }
-done
-for f in /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so \
-    /usr/lib/libvirt/libvirt_iohelper "$libdir/libvirt.so.0"; do
-    [ -e "$f" ] || { echo "bench/qemu.sh: $f is missing (libvirt-daemon-driver-qemu, libvirt-daemon, make lib)" >&2; exit 1; }
-done
-if ! id libvirt-qemu > /dev/null 2>&1; then
-    echo "note: creating the system user libvirt-qemu, which libvirt's QEMU driver needs as root" >&2
-    useradd --system --user-group --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin libvirt-qemu
-fi
-
-# Every QEMU started here names a file under $base on its command line.
-kill_qemus() {
-    local pid
-    for pid in $(pgrep -f "qemu-system-x86_64 .*$base/" || true); do
-        kill -9 "$pid" 2> /dev/null || true
-    done
-}
-cleanup() {
-    kill_qemus
-    rm -rf "$base"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-rm -rf "$base"
-mkdir -p "$base/l/etc" "$base/v" "$base/img" "$base/raw"
-cat > "$base/l/etc/qemu.conf" << 'EOF'
-stdio_handler = "file"
-user = "root"
-group = "root"
-security_driver = "none"
-remember_owner = 0
-namespaces = [ ]
-cgroup_controllers = [ ]
-EOF
-gcc -O2 -Wall "$here/qemu_save.c" -o "$base/qemu_save" $(pkg-config --cflags --libs libvirt) -lpthread
-nasm -f bin -o "$base/guest.bin" "$here/../tests/guest/guest.asm"
+# shellcheck source=bench/qemu_common.sh
+. "$here/qemu_common.sh"
+mkdir -p "$base/raw"
 results=$base/results
 : > "$results"
 
-drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; sleep "$BENCH_SETTLE"; }
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-
-echo "machine: $(nproc) cores, $(uname -r), $(qemu-system-x86_64 --version | head -1)" >&2
-echo "libvirt 9.0: $(readlink -f /usr/lib/x86_64-linux-gnu/libvirt.so.0); virshim: $libdir" >&2
+machine_note
 for run in $(seq "$runs"); do
     echo "== run $run/$runs (load average $(load))" >&2
     echo "$run - load_start $(load | cut -d' ' -f1)" >> "$results"

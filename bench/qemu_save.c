@@ -3,7 +3,8 @@
  * virshim's (LD_LIBRARY_PATH). Driven by bench/qemu.sh; run as root (it drops the page
  * cache before each restore).
  *
- * Usage: qemu_save URI KERNEL IMAGE_DIR [MIB [XML_CALLS]]
+ * Usage: qemu_save [--once] URI KERNEL IMAGE_DIR [MIB [XML_CALLS]]
+ *        qemu_save --restore URI IMAGE MIB
  *
  * One guest (tests/guest/guest.asm, <domain type='qemu'>, MIB MiB of RAM, default 1024)
  * is started and left to fill its RAM (polled with virDomainMemoryPeek for "FILLDONE" at
@@ -17,6 +18,11 @@
  * After each restore, 64 KiB of RAM near the top of the guest is compared with what it
  * held before the first save, and the status block must still say FILLDONE.
  *
+ * --once (bench/compressed.sh, which sets save_image_format in the root's qemu.conf):
+ * only virDomainSave and virDomainRestore, and IMAGE_DIR/plain.save is left behind.
+ * --restore: virDomainRestore of IMAGE (cold, timed; e.g. an image the other library
+ * wrote), the same 64 KiB compared with guest.asm's xorshift stream, virDomainDestroy.
+ *
  * Prints one "key value" line per figure (seconds, bytes, microseconds, KiB). The page cache
  * is dropped before every save and restore, followed by a wait of BENCH_SETTLE seconds
  * (environment, default 0).
@@ -25,6 +31,7 @@
 #include <libvirt/virterror.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +41,8 @@
 
 #define STATUS 0x180000ULL
 #define PROBE_LEN 65536
+#define FILL_BASE 0x200000ULL
+#define SEED 0x2545F491U
 
 static double now(void)
 {
@@ -128,6 +137,45 @@ static long long file_size(const char *path)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+/* 64 KiB 16 MiB below the top of RAM: filled, and far from the status block. */
+static unsigned long long probe_address(int mib)
+{
+    return ((unsigned long long)mib << 20) - (16ULL << 20);
+}
+
+/* What guest.asm writes at `at` (4-byte aligned, above FILL_BASE): the u32 at
+ * FILL_BASE + 4*i is x(i+1) of its xorshift32 stream from SEED. */
+static void stream_at(unsigned long long at, size_t len, char *buf)
+{
+    uint32_t x = SEED;
+    unsigned long long skip = (at - FILL_BASE) / 4;
+    for (unsigned long long i = 0; i < skip + len / 4; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        if (i >= skip)
+            memcpy(buf + 4 * (i - skip), &x, 4);
+    }
+}
+
+/* Checks the restored guest `name`: status block and the probe. */
+static virDomainPtr check_restored(virConnectPtr conn, const char *name, const char *label,
+                                   unsigned long long probe_at, const char *probe)
+{
+    virDomainPtr dom = virDomainLookupByName(conn, name);
+    if (!dom)
+        die("virDomainLookupByName");
+    char status[8], *after = malloc(PROBE_LEN);
+    peek(dom, STATUS, sizeof(status), status);
+    peek(dom, probe_at, PROBE_LEN, after);
+    if (memcmp(status, "FILLDONE", 8) != 0 || memcmp(after, probe, PROBE_LEN) != 0) {
+        fprintf(stderr, "qemu_save: %s: the restored guest's RAM differs\n", label);
+        exit(1);
+    }
+    free(after);
+    return dom;
+}
+
 /* Saves `dom` into `image` with `flags`, drops the page cache, restores; prints the
  * figures under `label`. Returns the restored domain. */
 static virDomainPtr save_restore(virConnectPtr conn, virDomainPtr dom, const char *name,
@@ -158,25 +206,61 @@ static virDomainPtr save_restore(virConnectPtr conn, virDomainPtr dom, const cha
         die(label);
     printf("%s_restore_s %.3f\n", label, took);
     fflush(stdout);
+    return check_restored(conn, name, label, probe_at, probe);
+}
 
-    dom = virDomainLookupByName(conn, name);
-    if (!dom)
-        die("virDomainLookupByName");
-    char status[8], *after = malloc(PROBE_LEN);
-    peek(dom, STATUS, sizeof(status), status);
-    peek(dom, probe_at, PROBE_LEN, after);
-    if (memcmp(status, "FILLDONE", 8) != 0 || memcmp(after, probe, PROBE_LEN) != 0) {
-        fprintf(stderr, "qemu_save: %s: the restored guest's RAM differs\n", label);
-        exit(1);
+static virConnectPtr open_connection(const char *uri)
+{
+    if (virEventRegisterDefaultImpl() < 0)
+        die("virEventRegisterDefaultImpl");
+    pthread_t loop;
+    pthread_create(&loop, NULL, event_loop, NULL);
+
+    virConnectPtr conn = virConnectOpen(uri);
+    if (!conn)
+        die("virConnectOpen");
+    unsigned long lib = 0;
+    virConnectGetLibVersion(conn, &lib);
+    printf("lib_version %lu\n", lib);
+    return conn;
+}
+
+/* --restore URI IMAGE MIB */
+static int restore_only(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "usage: qemu_save --restore URI IMAGE MIB\n");
+        return 2;
     }
-    free(after);
-    return dom;
+    virConnectPtr conn = open_connection(argv[2]);
+    unsigned long long probe_at = probe_address(atoi(argv[4]));
+    char *probe = malloc(PROBE_LEN);
+    stream_at(probe_at, PROBE_LEN, probe);
+    drop_caches();
+    double t = now();
+    if (virDomainRestore(conn, argv[3]) < 0)
+        die("virDomainRestore");
+    printf("restore_s %.3f\n", now() - t);
+    fflush(stdout);
+    virDomainPtr dom = check_restored(conn, "bench", "restore", probe_at, probe);
+    if (virDomainDestroy(dom) < 0)
+        die("virDomainDestroy");
+    virDomainFree(dom);
+    virConnectClose(conn);
+    free(probe);
+    _exit(0);
 }
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--restore") == 0)
+        return restore_only(argc, argv);
+    int once = argc > 1 && strcmp(argv[1], "--once") == 0;
+    argc -= once;
+    argv += once;
     if (argc < 4) {
-        fprintf(stderr, "usage: qemu_save URI KERNEL IMAGE_DIR [MIB [XML_CALLS]]\n");
+        fprintf(stderr, "usage: qemu_save [--once] URI KERNEL IMAGE_DIR [MIB [XML_CALLS]]\n"
+                        "       qemu_save --restore URI IMAGE MIB\n");
         return 2;
     }
     const char *uri = argv[1], *kernel = argv[2], *dir = argv[3];
@@ -193,17 +277,7 @@ int main(int argc, char **argv)
     snprintf(plain, sizeof(plain), "%s/plain.save", dir);
     snprintf(bypass, sizeof(bypass), "%s/bypass.save", dir);
 
-    if (virEventRegisterDefaultImpl() < 0)
-        die("virEventRegisterDefaultImpl");
-    pthread_t loop;
-    pthread_create(&loop, NULL, event_loop, NULL);
-
-    virConnectPtr conn = virConnectOpen(uri);
-    if (!conn)
-        die("virConnectOpen");
-    unsigned long lib = 0;
-    virConnectGetLibVersion(conn, &lib);
-    printf("lib_version %lu\n", lib);
+    virConnectPtr conn = open_connection(uri);
 
     double t = now();
     virDomainPtr dom = virDomainCreateXML(conn, xml, 0);
@@ -214,12 +288,17 @@ int main(int argc, char **argv)
     wait_filled(dom);
     printf("fill_s %.3f\n", now() - t);
 
-    /* 64 KiB 16 MiB below the top of RAM: filled, and far from the status block. */
-    unsigned long long probe_at = ((unsigned long long)mib << 20) - (16ULL << 20);
+    unsigned long long probe_at = probe_address(mib);
     char *probe = malloc(PROBE_LEN);
     peek(dom, probe_at, PROBE_LEN, probe);
 
     dom = save_restore(conn, dom, name, plain, 0, "plain", probe_at, probe);
+    if (once) {
+        if (virDomainDestroy(dom) < 0)
+            die("virDomainDestroy");
+        fflush(stdout);
+        _exit(0);
+    }
 
     /* Image XML: one warm-up call, then the average of many. */
     char *desc = virDomainSaveImageGetXMLDesc(conn, plain, 0);
