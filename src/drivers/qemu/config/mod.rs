@@ -79,10 +79,9 @@ mod tests {
     fn load(text: &str) -> Result<Config> {
         let dir = std::env::temp_dir().join(format!("virshim-conf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!(
-            "{:x}.conf",
-            text.len() * 31 + text.bytes().map(usize::from).sum::<usize>()
-        ));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{n}.conf"));
         std::fs::write(&path, text).unwrap();
         let config = Config::load(&path);
         std::fs::remove_file(&path).unwrap();

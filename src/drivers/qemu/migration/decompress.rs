@@ -69,27 +69,20 @@ mod tests {
     use super::*;
     use std::io::{Seek, SeekFrom, Write};
 
+    /// `data` through virshim's own compressor for `format` (raw: as it is), so that each
+    /// format is read back from what virshim writes.
     fn compressed(format: Format, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        match format {
-            Format::Gzip => {
-                let mut e = flate2::write::GzEncoder::new(&mut out, flate2::Compression::fast());
-                e.write_all(data).unwrap();
-                e.finish().unwrap();
-            }
-            Format::Bzip2 => {
-                let mut e = bzip2::write::BzEncoder::new(&mut out, bzip2::Compression::fast());
-                e.write_all(data).unwrap();
-                e.finish().unwrap();
-            }
-            Format::Xz => {
-                let mut e = liblzma::write::XzEncoder::new(&mut out, 1);
-                e.write_all(data).unwrap();
-                e.finish().unwrap();
-            }
-            Format::Zstd => out = zstd::encode_all(data, 1).unwrap(),
-            _ => out.extend_from_slice(data),
+        if format == Format::Raw {
+            return data.to_vec();
         }
+        let mut file = anonymous_file();
+        let mut encoder =
+            super::super::compress::encoder(format, file.try_clone().unwrap()).unwrap();
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap();
+        let mut out = Vec::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut out).unwrap();
         out
     }
 
